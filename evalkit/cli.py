@@ -1,0 +1,133 @@
+"""Command line: ``python run.py [run|leaderboard] ...``; ``--help`` documents every flag."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from evalkit.config import Config, load_config
+from evalkit.datasets import DATASETS
+from evalkit.errors import EvalkitError
+from evalkit.factory import import_plugins
+from evalkit.job import JobResult, JobSpec, run_job, summary_lines
+from evalkit.judges import JUDGES
+from evalkit.models import MODELS
+from evalkit.report import write_leaderboard
+
+EPILOG = """examples:
+  bash run_eval.sh                                   # embedded CPU default model, sample data, CPU proxy judge
+  python run.py --model Qwen2.5-Omni-3B --dataset interleaved --judge coherence
+  python run.py --model replay --dataset interleaved  # judge the records' own outputs
+  python run.py --model smollm2-cpu --skip-eval       # inference only
+  python run.py --model smollm2-cpu --mode eval       # judge stored predictions only
+  python run.py --model smollm2-cpu --reeval --judge coherence   # re-judge, never re-infer
+  python run.py leaderboard                           # regenerate LEADERBOARD.md from eval_results/
+  python run.py --list models
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="run.py",
+        description="evalkit: evaluate multimodal models on interleaved and media benchmarks.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("command", nargs="?", default="run", choices=("run", "leaderboard"),
+                   help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md from the work dir")
+    p.add_argument("--model", nargs="+", metavar="M", help="model entries of config.yaml (default: defaults.model)")
+    p.add_argument("--dataset", "--data", nargs="+", metavar="D", dest="dataset",
+                   help="dataset entries of config.yaml, or 'all' (default: defaults.dataset)")
+    p.add_argument("--judge", metavar="J", help="judge entry (default: defaults.judge, then the dataset's own)")
+    p.add_argument("--mode", choices=("all", "infer", "eval"), default="all",
+                   help="all: infer then judge (default); infer: predictions only; eval: judge stored predictions")
+    p.add_argument("--skip-eval", action="store_true", help="same as --mode infer")
+    p.add_argument("--reeval", action="store_true",
+                   help="judge stored predictions again, ignoring stored verdicts; never re-infers")
+    p.add_argument("--force-reinfer", action="store_true", help="predict again even where a stored prediction matches")
+    p.add_argument("--work-dir", type=Path, help="results root (default: work_dir of config.yaml, eval_results)")
+    p.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MOD",
+                   help="import a module or .py file that registers models/datasets/judges (repeatable)")
+    p.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N samples of each dataset")
+    p.add_argument("--concurrency", type=int, default=0, metavar="N",
+                   help="requests in flight (default: each model's and judge's own setting)")
+    p.add_argument("--list", choices=("models", "datasets", "judges"), help="list what is available and exit")
+    p.add_argument("--output", type=Path, default=Path("LEADERBOARD.md"), help="leaderboard file (default: LEADERBOARD.md)")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    return p
+
+
+def _list(cfg: Config, what: str) -> None:
+    if what == "models":
+        for name, e in sorted(cfg.models.items()):
+            print(f"{name:<26} backend={e.cls}")
+        print(f"backends: {', '.join(MODELS.names())}")
+    elif what == "datasets":
+        for name, e in sorted(cfg.datasets.items()):
+            print(f"{name:<26} class={e.cls}")
+        print(f"classes: {', '.join(DATASETS.names())}")
+    else:
+        for name, e in sorted(cfg.judges.items()):
+            print(f"{name:<26} class={e.cls}")
+        print(f"classes: {', '.join(JUDGES.names())}")
+
+
+def _specs(args: argparse.Namespace, cfg: Config) -> list[JobSpec]:
+    models = args.model or [cfg.defaults.get("model", "smollm2-cpu")]
+    datasets = args.dataset or [cfg.defaults.get("dataset", "interleaved")]
+    if datasets == ["all"]:
+        datasets = sorted(cfg.datasets)
+    mode = "infer" if args.skip_eval else args.mode
+    return [
+        JobSpec(model=m, dataset=d, judge=args.judge or "", mode=mode, reeval=args.reeval,
+                force_reinfer=args.force_reinfer, limit=args.limit, concurrency=args.concurrency,
+                progress=not args.no_progress)
+        for m in models
+        for d in datasets
+    ]
+
+
+def _print(results: list[tuple[str, JobResult]]) -> None:
+    head = f"{'model':<22} {'dataset':<16} {'metric':<22} {'value':>10} {'n':>6} {'n_failed':>8}  judge"
+    print("\n" + head + "\n" + "-" * len(head))
+    for model, res in results:
+        for line in summary_lines(model, res):
+            print(line)
+        st = res.infer
+        print(f"{'':<22} infer: {st.ran} run ({st.failed} failed), {st.reused} reused; "
+              f"judge: {res.judge.ran} run ({res.judge.failed} failed), {res.judge.reused} reused; "
+              f"bad records: {res.bad_records} -> {res.store.dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of run.py; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        from dotenv import load_dotenv
+
+        load_dotenv(override=False)  # secrets only; never echoed
+        cfg = load_config(args.config)
+        import_plugins([*cfg.plugins, *args.plugin], cfg.path.parent)
+        work_dir = args.work_dir or cfg.work_dir
+        if args.list:
+            _list(cfg, args.list)
+            return 0
+        if args.command == "leaderboard":
+            n = write_leaderboard(work_dir, args.output)
+            print(f"wrote {args.output} from {n} report(s) under {work_dir}")
+            return 0
+        results = [(s.model, asyncio.run(run_job(cfg, s, work_dir))) for s in _specs(args, cfg)]
+    except EvalkitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished samples are stored; rerun the same command to resume", file=sys.stderr)
+        return 130
+    _print(results)
+    return 0

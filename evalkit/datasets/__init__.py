@@ -1,0 +1,6 @@
+"""Dataset formats. Importing this package registers the built-in datasets."""
+
+from evalkit.datasets import interleaved
+from evalkit.datasets.base import DATASETS, Dataset, LoadResult
+
+__all__ = ["DATASETS", "Dataset", "LoadResult", "interleaved"]

@@ -1,0 +1,221 @@
+"""The interleaved text+media format (records with ``input``/``output``, tags such as ``<audio1>``).
+
+Records are JSON objects, pretty-printed over many lines or one per line, one after another in a ``.jsonl``
+file. ``modal`` values are paths relative to ``<root>/<domain folder>/<subdomain>/`` except ``code``, whose
+value is the code itself. The msg is the input content split into ordered parts, then an instruction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.datasets.base import DATASETS, Dataset, LoadResult
+from evalkit.errors import ConfigError, DatasetError
+from evalkit.types import Msg, Part, RecordError, Sample
+
+TAG_RE = re.compile(r"<(image|audio|video|document|code|threeD)(\d+)>")
+TAG_NAME_RE = re.compile(r"^(image|audio|video|document|code|threeD)(\d+)$")
+INSTRUCTION = (
+    "\n\nAnswer the request above in text. When your answer relies on one of the media items, "
+    "cite it by its tag in angle brackets, exactly as it appears above."
+)
+
+
+@dataclass(frozen=True)
+class InterleavedOptions:
+    """Config keys of an interleaved dataset entry.
+
+    Attributes:
+        root: data root of this dataset, relative to ``dataset_root`` (empty: ``dataset_root`` itself).
+        files: glob patterns of records files, relative to the root.
+        domain_folders: domain -> folder name, where they differ (the original tool's mapping is the default).
+        instruction: text appended to every prompt.
+    """
+
+    root: str = ""
+    files: tuple[str, ...] = ("*.jsonl",)
+    domain_folders: dict[str, str] = field(default_factory=lambda: {"general_domain": "general_area"})
+    instruction: str = INSTRUCTION
+
+
+def iter_json_objects(text: str) -> Iterator[tuple[int, Any, str]]:
+    """Yield (line, object, error) for each JSON value in a file of concatenated JSON objects.
+
+    A value that does not parse yields its line and an error; reading resumes at the next line that starts
+    with ``{``, so one broken record never hides the others.
+    """
+    decoder = json.JSONDecoder()
+    pos, n = 0, len(text)
+    while True:
+        while pos < n and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= n:
+            return
+        line = text.count("\n", 0, pos) + 1
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            err_line = text.count("\n", 0, exc.pos) + 1
+            yield line, None, f"invalid JSON at line {err_line}: {exc.msg}"
+            nxt = text.find("\n{", max(exc.pos, pos + 1))
+            if nxt < 0:
+                return
+            pos = nxt + 1
+            continue
+        yield line, obj, ""
+        pos = end
+
+
+def _require(obj: Any, key: str, kind: type, where: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise DatasetError(f"missing field '{where}{key}'", field=f"{where}{key}")
+    value = obj[key]
+    if kind is str and isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, kind):
+        raise DatasetError(f"'{where}{key}' must be {kind.__name__}, got {type(value).__name__}", field=f"{where}{key}")
+    return value
+
+
+@DATASETS.register("interleaved")
+class InterleavedDataset(Dataset):
+    """Interleaved coherence records; each file of ``files`` is a subset."""
+
+    Options = InterleavedOptions
+    prompt_version = "interleaved-v1"
+    default_judge = "proxy-cpu"
+    options: InterleavedOptions
+
+    @property
+    def data_root(self) -> Path:
+        return (self.root / self.options.root).resolve() if self.options.root else self.root.resolve()
+
+    def files(self) -> list[Path]:
+        """The records files, sorted; a pattern that matches nothing is a configuration error."""
+        root = self.data_root
+        if not root.is_dir():
+            raise ConfigError(
+                f"dataset {self.name}: data root {root} does not exist (set dataset_root in config.yaml)"
+            )
+        found: list[Path] = []
+        for pattern in self.options.files:
+            hits = sorted(p for p in root.glob(pattern) if p.is_file())
+            if not hits:
+                raise ConfigError(f"dataset {self.name}: no file matches {pattern!r} under {root}")
+            found.extend(h for h in hits if h not in found)
+        return found
+
+    def load(self) -> LoadResult:
+        result = LoadResult()
+        for path in self.files():
+            self._load_file(path, result)
+        return result
+
+    def _load_file(self, path: Path, result: LoadResult) -> None:
+        seen: set[str] = set()
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for line, obj, err in iter_json_objects(text):
+            if err:
+                result.errors.append(RecordError(str(path), line, "", err))
+                continue
+            try:
+                sample = self.to_sample(obj, path, line)
+                if sample.id in seen:
+                    raise DatasetError(f"duplicate id {obj.get('id')!r} in this file", field="id")
+            except DatasetError as exc:
+                meta = {k: obj.get(k) for k in ("domain", "subdomain", "difficulty") if isinstance(obj, dict)}
+                rid = str(obj.get("id", "")) if isinstance(obj, dict) else ""
+                sid = f"{path.stem}:{rid}" if rid else ""
+                result.errors.append(RecordError(str(path), line, exc.field, exc.reason, sid, meta))
+                continue
+            seen.add(sample.id)
+            result.samples.append(sample)
+
+    def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
+        """Validate one record and build its Sample.
+
+        Raises:
+            DatasetError: naming the field at fault.
+        """
+        if not isinstance(rec, dict):
+            raise DatasetError(f"a record must be a JSON object, got {type(rec).__name__}")
+        rid = _require(rec, "id", str, "")
+        domain = _require(rec, "domain", str, "")
+        subdomain = _require(rec, "subdomain", str, "")
+        folder = self.data_root / self.options.domain_folders.get(domain, domain) / subdomain
+        inp = _require(rec, "input", dict, "")
+        in_modal = self._modal(inp, "input", folder)
+        msg = self._split(_require(inp, "content", str, "input."), in_modal, {}, "input") + (
+            Part("text", self.options.instruction),
+        )
+        references: Msg = ()
+        if "output" in rec:
+            out = _require(rec, "output", dict, "")
+            out_modal = self._modal(out, "output", folder)
+            content = _require(out, "content", str, "output.")
+            self._split(content, out_modal, in_modal, "output")  # validates the output's tags
+            references = (Part("text", content), *out_modal.values())
+        meta: dict[str, Any] = {
+            "record_id": rid,
+            "domain": domain,
+            "subdomain": subdomain,
+            "subset": path.stem,
+            "question": _require(inp, "content", str, "input."),
+            "file": str(path),
+            "line": line,
+        }
+        if "difficulty" in rec:
+            meta["difficulty"] = str(rec["difficulty"])
+        return Sample(id=f"{path.stem}:{rid}", msg=msg, references=references, meta=meta)
+
+    def _modal(self, side: dict[str, Any], name: str, folder: Path) -> dict[str, Part]:
+        modal = side.get("modal", {})
+        if not isinstance(modal, dict):
+            raise DatasetError(f"'{name}.modal' must be an object", field=f"{name}.modal")
+        parts: dict[str, Part] = {}
+        for tag, value in modal.items():
+            fld = f"{name}.modal.{tag}"
+            m = TAG_NAME_RE.match(tag)
+            if not m:
+                raise DatasetError(f"'{tag}' is not a tag like audio1 or image2", field=fld)
+            if not isinstance(value, str) or not value.strip():
+                raise DatasetError("modal value must be a non-empty string", field=fld)
+            kind = m.group(1)
+            if kind == "code":
+                parts[tag] = Part("code", value, tag)
+                continue
+            parts[tag] = Part(kind, str(self._media_path(folder, value, fld)), tag)
+        return parts
+
+    def _media_path(self, folder: Path, value: str, fld: str) -> Path:
+        root = self.data_root
+        path = (folder / value).resolve()
+        if not path.is_relative_to(root):
+            raise DatasetError(f"path {value!r} escapes the data root {root}", field=fld)
+        if not path.is_file():
+            raise DatasetError(f"media file not found: {path}", field=fld)
+        return path
+
+    @staticmethod
+    def _split(content: str, own: dict[str, Part], fallback: dict[str, Part], name: str) -> Msg:
+        parts: list[Part] = []
+        pos = 0
+        for m in TAG_RE.finditer(content):
+            tag = m.group(1) + m.group(2)
+            part = own.get(tag) or fallback.get(tag)
+            if part is None:
+                raise DatasetError(f"tag <{tag}> in {name}.content has no modal entry", field=f"{name}.modal.{tag}")
+            if m.start() > pos:
+                parts.append(Part("text", content[pos : m.start()]))
+            parts.append(part)
+            pos = m.end()
+        if pos < len(content):
+            parts.append(Part("text", content[pos:]))
+        cited = {p.tag for p in parts if p.tag}
+        parts.extend(p for tag, p in own.items() if tag not in cited)
+        return tuple(parts)

@@ -1,0 +1,124 @@
+"""A small OpenAI-compatible server for benchmarks and pipeline tests: ``python -m evalkit.devserver``.
+
+It answers ``/v1/chat/completions`` deterministically according to the requested model name, with an
+optional fixed latency and injected failures, and counts requests (``GET /stats``), so tests can check
+that a rerun makes no model calls. It is not a model: real runs use vLLM or llama.cpp's server.
+
+Model names it understands:
+    echo          "Echo: " + the request's text (first 300 characters), citing its media tags.
+    judge-json    a JSON verdict whose scores depend on the request text (stable across runs).
+    judge-messy   the same scores as prose ("Coherence: 4/5 ...").
+    judge-bad     a reply with no scores.
+    judge-range   scores out of range (coherence 9).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+TAG = re.compile(r"<((?:image|audio|video|document|code|threeD)\d+)>")
+
+
+def _text(body: dict[str, Any]) -> str:
+    out = []
+    for m in body.get("messages", []):
+        content = m.get("content")
+        if isinstance(content, str):
+            out.append(content)
+        elif isinstance(content, list):
+            out.extend(p.get("text", "") for p in content if isinstance(p, dict))
+    return "\n".join(out)
+
+
+def _scores(text: str) -> tuple[int, int]:
+    h = hashlib.sha256(text.encode()).digest()
+    return 1 + h[0] % 5, 1 + h[1] % 5
+
+
+def answer(model: str, text: str) -> str:
+    """The deterministic reply for a model name and request text."""
+    coh, sty = _scores(text)
+    if model == "judge-json":
+        return json.dumps({"coherence": coh, "style_consistency": sty, "reason": "deterministic dev judge"})
+    if model == "judge-messy":
+        return f"Sure! Here is my assessment.\n**Coherence**: {coh}/5\n**Style consistency** - {sty}/5\nThanks."
+    if model == "judge-bad":
+        return "I think the answer is quite good overall."
+    if model == "judge-range":
+        return '{"coherence": 9, "style_consistency": 3}'
+    tags = list(dict.fromkeys(TAG.findall(text)))
+    cite = f" As {' and '.join(f'<{t}>' for t in tags[:2])} show." if tags else ""
+    return "Echo: " + text[:300].replace("\n", " ") + cite
+
+
+class DevServer:
+    """State of the server: latency, failures to inject, request counts.
+
+    Args:
+        latency_s: delay before every reply.
+        fail_first: answer the first N chat requests with HTTP 503 (Retry-After: 0).
+    """
+
+    def __init__(self, latency_s: float = 0.0, fail_first: int = 0) -> None:
+        self.latency_s = latency_s
+        self.fail_first = fail_first
+        self.requests = 0
+        self.by_model: dict[str, int] = {}
+
+    async def chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests += 1
+        model = str(body.get("model", "echo"))
+        self.by_model[model] = self.by_model.get(model, 0) + 1
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        if self.requests <= self.fail_first:
+            return web.json_response({"error": "injected failure"}, status=503, headers={"Retry-After": "0"})
+        reply = answer(model, _text(body))
+        return web.json_response(
+            {
+                "id": f"dev-{self.requests}",
+                "object": "chat.completion",
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 0, "completion_tokens": len(reply.split())},
+            }
+        )
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "echo", "object": "model"}]})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": self.requests, "by_model": self.by_model})
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=256 * 1024 * 1024)
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/stats", self.stats)
+        return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the dev server until interrupted."""
+    p = argparse.ArgumentParser(prog="python -m evalkit.devserver", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
+    p.add_argument("--fail-first", type=int, default=0, help="answer the first N chat requests with 503")
+    args = p.parse_args(argv)
+    server = DevServer(args.latency, args.fail_first)
+    web.run_app(server.app(), host=args.host, port=args.port, print=lambda *_: print(
+        f"evalkit devserver on http://{args.host}:{args.port}/v1", flush=True), access_log=None)
+
+
+if __name__ == "__main__":
+    main()

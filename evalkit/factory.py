@@ -1,0 +1,77 @@
+"""Config entries -> Model, Dataset and Judge instances; plugin imports."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from evalkit.config import Config, Entry, build_options
+from evalkit.datasets.base import DATASETS, Dataset
+from evalkit.errors import ConfigError
+from evalkit.judges.base import JUDGES, Judge, JudgeContext
+from evalkit.models.base import MODELS, Model
+from evalkit.store import cache_dir
+from evalkit.types import GenConfig
+
+
+def import_plugins(specs: tuple[str, ...] | list[str], base: Path) -> None:
+    """Import plugin modules (``pkg.module``) or files (``my_models.py``) so their registrations run."""
+    for spec in specs:
+        path = Path(spec) if Path(spec).is_absolute() else base / spec
+        if spec.endswith(".py"):
+            if not path.is_file():
+                raise ConfigError(f"plugin file not found: {path}")
+            name = f"evalkit_plugin_{path.stem}"
+            if name in sys.modules:
+                continue
+            module_spec = importlib.util.spec_from_file_location(name, path)
+            if module_spec is None or module_spec.loader is None:
+                raise ConfigError(f"cannot import plugin {path}")
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[name] = module
+            module_spec.loader.exec_module(module)
+        else:
+            try:
+                importlib.import_module(spec)
+            except ImportError as exc:
+                raise ConfigError(f"cannot import plugin module {spec!r}: {exc}") from None
+
+
+def _entry(entries: dict[str, Entry], name: str, kind: str, registry_names: list[str]) -> Entry:
+    """The named config entry, or a bare entry for a registered class used by its own name."""
+    if name in entries:
+        return entries[name]
+    if name in registry_names:
+        return Entry(name=name, cls=name)
+    import difflib
+
+    close = difflib.get_close_matches(name, [*entries, *registry_names], n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(f"unknown {kind} {name!r}{hint} (see: python run.py --list {kind}s)")
+
+
+def build_model(cfg: Config, name: str) -> Model:
+    """A Model for a ``models:`` entry (or a registered backend used by name)."""
+    entry = _entry(cfg.models, name, "model", MODELS.names())
+    cls = MODELS.get(entry.cls)
+    opts = dict(entry.options)
+    where = f"{cfg.path}: models.{name}"
+    gen = build_options(GenConfig, opts.pop("gen", None) or {}, f"{where}.gen")
+    return cls(name, build_options(cls.Options, opts, where), gen)
+
+
+def build_dataset(cfg: Config, name: str) -> Dataset:
+    """A Dataset for a ``datasets:`` entry (or a registered class used by name)."""
+    entry = _entry(cfg.datasets, name, "dataset", DATASETS.names())
+    cls = DATASETS.get(entry.cls)
+    return cls(name, build_options(cls.Options, entry.options, f"{cfg.path}: datasets.{name}"), cfg.dataset_root)
+
+
+def build_judge(cfg: Config, name: str, work_dir: Path) -> Judge:
+    """A Judge for a ``judges:`` entry (or a registered class used by name)."""
+    entry = _entry(cfg.judges, name, "judge", JUDGES.names())
+    cls = JUDGES.get(entry.cls)
+    ctx = JudgeContext(model_factory=lambda m: build_model(cfg, m), cache_dir=cache_dir(work_dir))
+    return cls(name, build_options(cls.Options, entry.options, f"{cfg.path}: judges.{name}"), ctx)

@@ -1,0 +1,158 @@
+"""One model x dataset job: load, infer, judge, report, manifest. The CLI runs one job per pair."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from evalkit.config import Config
+from evalkit.factory import build_dataset, build_judge, build_model
+from evalkit.report import REPORT_FIELDS, csv_text, failure_rows, outcomes, report_rows, scored_export
+from evalkit.runner import StageStats, evaluate, infer, stored_predictions
+from evalkit.store import RunStore, write_atomic
+from evalkit.types import Prediction
+
+PACKAGES = (
+    "evalkit", "aiohttp", "numpy", "torch", "transformers", "sentence-transformers", "faster-whisper",
+    "ctranslate2", "llama_cpp_python", "rapidocr-onnxruntime", "vllm",
+)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What to run.
+
+    Attributes:
+        model: model entry name.
+        dataset: dataset entry name.
+        judge: judge entry name; empty = the config default, then the dataset's default.
+        mode: ``all`` (infer then judge), ``infer`` or ``eval`` (judge stored predictions only).
+        reeval: judge again, ignoring stored verdicts (never infers).
+        force_reinfer: predict again even where a stored prediction matches.
+        limit: only the first N samples (0 = all).
+        concurrency: override of the model's and judge's concurrency (0 = theirs).
+        progress: show progress bars.
+    """
+
+    model: str
+    dataset: str
+    judge: str = ""
+    mode: str = "all"
+    reeval: bool = False
+    force_reinfer: bool = False
+    limit: int = 0
+    concurrency: int = 0
+    progress: bool = True
+
+
+@dataclass
+class JobResult:
+    """What a job produced.
+
+    Attributes:
+        store: where its files are.
+        rows: the report rows (empty in infer-only mode).
+        infer: inference counts.
+        judge: judging counts.
+        judge_name: the judge that produced the rows.
+        bad_records: number of records that could not be read.
+    """
+
+    store: RunStore
+    rows: list[dict[str, str]] = field(default_factory=list)
+    infer: StageStats = field(default_factory=StageStats)
+    judge: StageStats = field(default_factory=StageStats)
+    judge_name: str = ""
+    bad_records: int = 0
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _git_sha() -> str:
+    try:
+        res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
+    except OSError:
+        return ""
+    return res.stdout.strip()
+
+
+async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
+    """Run one job end to end; every result is stored as soon as it exists."""
+    started = time.time()
+    dataset = build_dataset(cfg, spec.dataset)
+    model = build_model(cfg, spec.model)
+    loaded = dataset.load()
+    samples = loaded.samples[: spec.limit] if spec.limit else loaded.samples
+    errors = loaded.errors if not spec.limit else loaded.errors[: max(0, spec.limit - len(samples))]
+    store = RunStore(work_dir, spec.model, spec.dataset)
+    result = JobResult(store=store, bad_records=len(errors))
+    pv = dataset.prompt_version
+    judge = None
+    judge_name = spec.judge or cfg.defaults.get("judge") or dataset.default_judge
+    if spec.mode != "infer" or spec.reeval:
+        judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
+    if spec.mode in ("all", "infer") and not spec.reeval:
+        preds, result.infer = await infer(
+            model, samples, store, pv, force=spec.force_reinfer, concurrency=spec.concurrency or None,
+            progress=spec.progress,
+        )
+    else:
+        preds = stored_predictions(model, samples, store, pv)
+    if judge is None:
+        return result
+    verdicts, result.judge = await evaluate(
+        judge, samples, preds, store, reeval=spec.reeval, concurrency=spec.concurrency or None, progress=spec.progress
+    )
+    result.judge_name = judge_name
+    items = outcomes(samples, errors, preds, verdicts)
+    result.rows = report_rows(spec.dataset, judge_name, judge.metrics, items)
+    write_atomic(store.report_path, csv_text(result.rows, REPORT_FIELDS))
+    write_atomic(store.failures_path, csv_text(failure_rows(items, judge_name), ("sample_id", "stage", "reason", "judge")))
+    write_atomic(store.export_path(judge_name), scored_export(samples, verdicts))
+    manifest = {
+        "model": {"name": model.name, "identity": model.identity()},
+        "dataset": {"name": dataset.name, "class": type(dataset).__name__, "prompt_version": pv,
+                    "samples": len(samples), "bad_records": len(errors)},
+        "judge": {"name": judge_name, "describe": judge.describe(), "identity": judge.identity()},
+        "prompt_hashes": {"dataset": pv, **judge.prompt_hashes()},
+        "config": cfg.public(),
+        "packages": _versions(),
+        "git_sha": _git_sha(),
+        "stats": {"infer": vars(result.infer), "judge": vars(result.judge), "mode": spec.mode, "reeval": spec.reeval},
+        "mean_latency_s": _mean_latency(preds),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "wall_s": round(time.time() - started, 3),
+    }
+    write_atomic(store.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+    return result
+
+
+def _mean_latency(preds: dict[str, Prediction]) -> float | None:
+    lat = [p.latency_s for p in preds.values() if p.ok]
+    return round(sum(lat) / len(lat), 4) if lat else None
+
+
+def summary_lines(model: str, result: JobResult) -> list[str]:
+    """The overall rows of a job as printable table lines."""
+    out = []
+    for r in result.rows:
+        if r["subset"] == "all":
+            out.append(
+                f"{model:<22} {r['dataset']:<16} {r['metric']:<22} {r['value'] or '-':>10} "
+                f"{r['n']:>6} {r['n_failed']:>8}  {r['judge']}"
+            )
+    return out

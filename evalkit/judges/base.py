@@ -1,0 +1,125 @@
+"""The Judge base class and the JUDGES registry.
+
+A judge scores one stored Prediction against its Sample. An LLM judge is a Judge that holds a Model (same
+backends, same retries). Failures are Verdicts with an error, never default scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalkit.models.base import Model
+from evalkit.registry import Registry
+from evalkit.types import Prediction, Sample, Verdict, error_text, stable_hash
+
+
+@dataclass(frozen=True)
+class NoOptions:
+    """A judge without config keys of its own."""
+
+
+@dataclass
+class JudgeContext:
+    """What a judge may use besides its options.
+
+    Attributes:
+        model_factory: builds a Model from a model entry name (for judge and captioner models).
+        cache_dir: where caches shared across runs live (captions).
+    """
+
+    model_factory: Callable[[str], Model]
+    cache_dir: Path
+
+
+@dataclass
+class Scored:
+    """What ``Judge.score`` returns.
+
+    Attributes:
+        scores: metric -> value (only metrics that are defined for this sample).
+        raw: the raw judge output(s).
+        details: what the judge saw, for audit and export.
+    """
+
+    scores: dict[str, float]
+    raw: Any = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class JudgeFailure(Exception):
+    """A judge could not score a sample; ``status`` is ``unparseable`` or ``error``."""
+
+    def __init__(self, message: str, *, status: str = "error", raw: Any = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.raw = raw
+        self.details = details or {}
+
+
+class Judge:
+    """Base of every judge.
+
+    Args:
+        name: the judge entry's name.
+        options: an instance of the class's ``Options`` dataclass.
+        ctx: shared services (model factory, cache dir).
+    """
+
+    Options: ClassVar[type] = NoOptions
+    #: the score names this judge produces, in report order.
+    metrics: ClassVar[tuple[str, ...]] = ()
+    #: bump when the prompt or scoring changes: stored verdicts are then redone.
+    version: ClassVar[str] = "v1"
+    concurrency: int = 4
+
+    def __init__(self, name: str, options: Any, ctx: JudgeContext) -> None:
+        self.name = name
+        self.options = options if options is not None else self.Options()
+        self.ctx = ctx
+        self.concurrency = int(getattr(self.options, "concurrency", type(self).concurrency))
+
+    async def start(self) -> None:
+        """Start the models the judge holds."""
+
+    async def close(self) -> None:
+        """Release what ``start`` took."""
+
+    def identity(self) -> dict[str, Any]:
+        """What determines this judge's verdicts."""
+        opts = asdict(self.options) if is_dataclass(self.options) else {}
+        return {"judge": type(self).__name__, "version": self.version, "options": opts}
+
+    def describe(self) -> str:
+        """One line for reports: what produced these numbers."""
+        return f"{self.name} ({type(self).__name__} {self.version})"
+
+    def prompt_hashes(self) -> dict[str, str]:
+        """Hashes of the prompts this judge sends, for the manifest."""
+        return {}
+
+    def verdict_key(self, pred: Prediction) -> str:
+        """Hash of the judge identity and the judged prediction."""
+        return stable_hash({"judge": self.identity(), "pred": pred.key})
+
+    async def score(self, sample: Sample, pred: Prediction) -> Scored:
+        """Score one prediction; raise JudgeFailure (or anything) when it cannot."""
+        raise NotImplementedError
+
+    async def judge(self, sample: Sample, pred: Prediction) -> Verdict:
+        """Run ``score`` and turn the outcome into a Verdict; exceptions become recorded failures."""
+        base = {"sample_id": sample.id, "judge": self.name, "key": self.verdict_key(pred), "pred_key": pred.key}
+        if not pred.ok:
+            return Verdict(**base, parse_status="skipped", error=f"no prediction: {pred.error}")
+        try:
+            res = await self.score(sample, pred)
+        except JudgeFailure as exc:
+            return Verdict(**base, raw=exc.raw, parse_status=exc.status, error=str(exc), details=exc.details)
+        except Exception as exc:  # a judge failure is data: recorded per sample
+            return Verdict(**base, parse_status="error", error=error_text(exc))
+        return Verdict(**base, scores=res.scores, raw=res.raw, details=res.details)
+
+
+JUDGES: Registry[type[Judge]] = Registry("judge")

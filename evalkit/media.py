@@ -1,0 +1,75 @@
+"""Media helpers shared by every backend and judge: content hashes, MIME types, data URLs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import mimetypes
+import os
+from pathlib import Path
+
+_EXTRA_TYPES = {
+    ".wav": "audio/wav",
+    ".mp3": "audio/mpeg",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".m4a": "audio/mp4",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".mkv": "video/x-matroska",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
+    ".pdf": "application/pdf",
+    ".ply": "model/ply",
+    ".off": "model/off",
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+TEXT_SUFFIXES = (".txt", ".md", ".csv", ".json", ".tsv")
+
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def mime_type(path: Path) -> str:
+    """MIME type of a media file from its suffix."""
+    suffix = path.suffix.lower()
+    return _EXTRA_TYPES.get(suffix) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, memoised by (path, size, mtime) so a run hashes each file once.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+    """
+    st = os.stat(path)
+    memo = (str(path), st.st_size, st.st_mtime_ns)
+    digest = _digests.get(memo)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        digest = h.hexdigest()
+        _digests[memo] = digest
+    return digest
+
+
+def content_id(path: Path) -> str:
+    """A file's content hash, or ``missing:<name>`` if it does not exist (the key still changes when it appears)."""
+    try:
+        return file_sha256(path)
+    except FileNotFoundError:
+        return f"missing:{path.name}"
+
+
+def data_url(path: Path) -> str:
+    """The file as a ``data:<mime>;base64,...`` URL."""
+    payload = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"data:{mime_type(path)};base64,{payload}"
+
+
+def read_text_file(path: Path, limit: int = 20_000) -> str:
+    """A text document's content, cut at ``limit`` characters."""
+    return path.read_text(encoding="utf-8", errors="replace")[:limit]

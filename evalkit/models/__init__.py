@@ -1,0 +1,6 @@
+"""Model backends. Importing this package registers the built-in backends."""
+
+from evalkit.models import openai_compat, replay
+from evalkit.models.base import MODELS, Model
+
+__all__ = ["MODELS", "Model", "openai_compat", "replay"]

@@ -1,0 +1,211 @@
+"""OpenAI-compatible chat backend: vLLM, llama.cpp's server, the OpenAI API and any compatible endpoint.
+
+Async over one aiohttp session; the runner bounds how many requests are in flight. Retries with exponential
+backoff and jitter on 429, 5xx, timeouts and dropped connections, honouring ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from evalkit.errors import ModelError
+from evalkit.models.base import MODELS, Model
+from evalkit.models.openai_messages import to_openai_content
+from evalkit.types import Generation, Msg
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class OpenAIOptions:
+    """Config keys of an OpenAI-compatible model entry.
+
+    Attributes:
+        base_url: endpoint root ending in ``/v1``.
+        model: the model name the server knows (``Qwen/Qwen2.5-Omni-3B``, ``gpt-4o-mini``).
+        api_key_env: name of the environment variable holding the key; empty for local servers.
+        modalities: part types the model reads; others become a text note recorded on the Prediction.
+        media_transport: ``data_url`` (base64 in the request) or ``file_url`` (server reads local files).
+        system_prompt: optional system message.
+        timeout_s: per-request timeout.
+        max_retries: retries after the first attempt on retryable failures.
+        backoff_s: first backoff; doubles each retry, with jitter, capped at 60 s.
+        concurrency: requests in flight at once.
+        serve_command: the command that starts the server, printed when nothing answers at base_url.
+        embedded: ``smollm2`` to have evalkit start llama.cpp's server on loopback (CPU default).
+    """
+
+    base_url: str = "http://localhost:8000/v1"
+    model: str = ""
+    api_key_env: str = ""
+    modalities: tuple[str, ...] = ("text",)
+    media_transport: str = "data_url"
+    system_prompt: str = ""
+    timeout_s: float = 300.0
+    max_retries: int = 4
+    backoff_s: float = 1.0
+    concurrency: int = 8
+    serve_command: str = ""
+    embedded: str = ""
+
+
+class RetryableError(Exception):
+    """A failure worth another try (429, 5xx, timeout, dropped connection)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def backoff_delay(attempt: int, base: float, retry_after: float | None, cap: float = 60.0) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based): Retry-After if given, else jittered exponential."""
+    if retry_after is not None:
+        return min(retry_after, cap)
+    return min(cap, base * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
+
+
+@MODELS.register("openai")
+class OpenAICompatModel(Model):
+    """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint."""
+
+    Options = OpenAIOptions
+    NOT_IN_KEY = frozenset(
+        {"base_url", "api_key_env", "timeout_s", "max_retries", "backoff_s", "concurrency", "serve_command"}
+    )
+    options: OpenAIOptions
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.base_url = self.options.base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._server: Any = None
+        self.requests_sent = 0
+
+    async def start(self) -> None:
+        if self.options.embedded:
+            await self._start_embedded()
+        connector = aiohttp.TCPConnector(limit=max(1, self.concurrency), ttl_dns_cache=300)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=self.options.timeout_s)
+        )
+        await self._check_endpoint()
+
+    async def _start_embedded(self) -> None:
+        if self.options.embedded != "smollm2":
+            raise ModelError(f"model {self.name}: unknown embedded server {self.options.embedded!r} (known: smollm2)")
+        from evalkit.embedded.llama_server import start_smollm2_server
+
+        self._server = await asyncio.to_thread(start_smollm2_server)
+        self.base_url = self._server.base_url.rstrip("/")
+
+    async def _check_endpoint(self) -> None:
+        assert self._session is not None
+        try:
+            async with self._session.get(
+                f"{self.base_url}/models", headers=self._headers(), timeout=aiohttp.ClientTimeout(total=10)
+            ) as resp:
+                if resp.status in (401, 403):
+                    raise ModelError(
+                        f"model {self.name}: {self.base_url} refused the API key (HTTP {resp.status}); "
+                        f"set {self.options.api_key_env or 'the key variable'} in the environment or .env"
+                    )
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError):
+            await self.close()
+            hint = self.options.serve_command or "an OpenAI-compatible server"
+            raise ModelError(f"model {self.name}: nothing answers at {self.base_url}. Start it with: {hint}") from None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        if self._server is not None:
+            await asyncio.to_thread(self._server.stop)
+            self._server = None
+
+    def _headers(self) -> dict[str, str]:
+        key = os.environ.get(self.options.api_key_env, "") if self.options.api_key_env else ""
+        return {"Authorization": f"Bearer {key or 'EMPTY'}"}
+
+    def build_request(self, msg: Msg) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+        """The request body, its loggable form (media as paths) and the media handling notes."""
+        conv = to_openai_content(msg, ("text", *self.options.modalities), self.options.media_transport)
+        messages: list[dict[str, Any]] = []
+        logged: list[dict[str, Any]] = []
+        if self.options.system_prompt:
+            messages.append({"role": "system", "content": self.options.system_prompt})
+            logged.append(messages[0])
+        only_text = all(p["type"] == "text" for p in conv.content)
+        content: Any = "".join(p["text"] for p in conv.content) if only_text else conv.content
+        messages.append({"role": "user", "content": content})
+        logged.append({"role": "user", "content": content if only_text else conv.logged})
+        gen = self.gen
+        body: dict[str, Any] = {
+            "model": self.options.model or self.name,
+            "messages": messages,
+            "max_tokens": gen.max_tokens,
+            "temperature": gen.temperature,
+            "top_p": gen.top_p,
+        }
+        if gen.seed is not None:
+            body["seed"] = gen.seed
+        return body, {**body, "messages": logged}, conv.handling
+
+    async def generate_inner(self, msg: Msg) -> Generation:
+        body, logged, handling = self.build_request(msg)
+        data = await self._post_with_retries(body)
+        choice = (data.get("choices") or [{}])[0]
+        content = (choice.get("message") or {}).get("content")
+        if isinstance(content, list):
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if content is None:
+            raise ModelError(f"reply has no message content (finish_reason={choice.get('finish_reason')!r})")
+        meta: dict[str, Any] = {"usage": data.get("usage"), "finish_reason": choice.get("finish_reason")}
+        if handling:
+            meta["media"] = handling
+        return Generation(text=content, prompt=logged, meta=meta)
+
+    async def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                return await self._post(body)
+            except RetryableError as exc:
+                attempt += 1
+                if attempt > self.options.max_retries:
+                    raise RetryableError(f"gave up after {attempt} attempts: {exc}") from None
+                await asyncio.sleep(backoff_delay(attempt, self.options.backoff_s, exc.retry_after))
+
+    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        if self._session is None:
+            raise ModelError(f"model {self.name} was not started")
+        self.requests_sent += 1
+        try:
+            async with self._session.post(
+                f"{self.base_url}/chat/completions", json=body, headers=self._headers()
+            ) as resp:
+                if resp.status in RETRY_STATUS:
+                    text = (await resp.text())[:200]
+                    raise RetryableError(f"HTTP {resp.status}: {text}", _retry_after(resp.headers))
+                if resp.status >= 400:
+                    text = (await resp.text())[:500]
+                    raise ModelError(f"HTTP {resp.status} from {self.base_url}: {text}")
+                data: dict[str, Any] = await resp.json(content_type=None)
+                return data
+        except asyncio.TimeoutError:
+            raise RetryableError(f"no reply within {self.options.timeout_s:g} s") from None
+        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+            raise RetryableError(f"{type(exc).__name__}: {exc}") from None

@@ -1,0 +1,107 @@
+"""Typed msg parts -> OpenAI chat content parts, at the edge of the OpenAI-compatible backend.
+
+Each media part is preceded by its tag (``<audio1>``) so the model can cite it. A part the model cannot
+take (its modality is not in ``modalities``) becomes a short text note, and what was done to every media
+part is returned so the Prediction records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalkit.media import IMAGE_SUFFIXES, TEXT_SUFFIXES, data_url, read_text_file
+from evalkit.types import Msg, Part
+
+_AUDIO_FORMATS = {".wav": "wav", ".mp3": "mp3", ".flac": "flac", ".ogg": "ogg", ".m4a": "m4a"}
+
+
+@dataclass
+class Converted:
+    """The request content for one msg.
+
+    Attributes:
+        content: OpenAI content parts, media inlined as the transport requires.
+        logged: the same with media as file references (what the Prediction stores).
+        handling: tag -> what was done with that media part.
+    """
+
+    content: list[dict[str, Any]] = field(default_factory=list)
+    logged: list[dict[str, Any]] = field(default_factory=list)
+    handling: dict[str, str] = field(default_factory=dict)
+
+    def add(self, part: dict[str, Any], logged: dict[str, Any] | None = None) -> None:
+        self.content.append(part)
+        self.logged.append(logged or part)
+
+    def text(self, text: str) -> None:
+        if self.content and self.content[-1]["type"] == "text" and self.logged[-1]["type"] == "text":
+            self.content[-1] = {"type": "text", "text": self.content[-1]["text"] + text}
+            self.logged[-1] = self.content[-1]
+        else:
+            self.add({"type": "text", "text": text})
+
+
+def _url(path: Path, transport: str) -> str:
+    return path.resolve().as_uri() if transport == "file_url" else data_url(path)
+
+
+def _media(out: Converted, part: Part, modalities: tuple[str, ...], transport: str) -> None:
+    path = Path(part.value)
+    ref = {"type": part.type, "path": part.value}
+    label = f"<{part.tag}>" if part.tag else f"[{part.type}]"
+    if not path.is_file():
+        raise FileNotFoundError(f"{part.type} file not found: {path}")
+    kind = part.type
+    if kind == "document" and path.suffix.lower() in IMAGE_SUFFIXES:
+        kind = "image"  # a document page given as a picture is read as one
+    if kind == "document" and path.suffix.lower() in TEXT_SUFFIXES:
+        out.text(f"{label} (document {path.name}):\n{read_text_file(path)}\n")
+        out.handling[part.tag or path.name] = "document text inlined"
+        return
+    if kind not in modalities:
+        out.text(f"{label} [{part.type} not shown: this model does not read {kind}] ")
+        out.handling[part.tag or path.name] = f"dropped: model does not read {kind}"
+        return
+    out.text(f"{label} ")
+    if kind == "image":
+        out.add({"type": "image_url", "image_url": {"url": _url(path, transport)}}, ref)
+    elif kind == "audio":
+        fmt = _AUDIO_FORMATS.get(path.suffix.lower(), "wav")
+        if transport == "file_url":
+            out.add({"type": "audio_url", "audio_url": {"url": _url(path, transport)}}, ref)
+        else:
+            payload = data_url(path).split(",", 1)[1]
+            out.add({"type": "input_audio", "input_audio": {"data": payload, "format": fmt}}, ref)
+    elif kind == "video":
+        out.add({"type": "video_url", "video_url": {"url": _url(path, transport)}}, ref)
+    else:
+        out.text(f"[{part.type} {path.name}: no OpenAI content type] ")
+        out.handling[part.tag or path.name] = f"dropped: no OpenAI content type for {part.type}"
+        return
+    out.handling[part.tag or path.name] = f"sent as {transport}"
+
+
+def to_openai_content(msg: Msg, modalities: tuple[str, ...], transport: str = "data_url") -> Converted:
+    """Convert a msg to OpenAI content parts.
+
+    Args:
+        msg: the ordered parts.
+        modalities: part types the model reads (text is always read).
+        transport: ``data_url`` (base64 inline, works everywhere) or ``file_url`` (vLLM with
+            ``--allowed-local-media-path``; nothing large crosses the socket).
+
+    Raises:
+        FileNotFoundError: a media file is missing (recorded on the Prediction by the caller).
+    """
+    out = Converted()
+    for part in msg:
+        if part.type == "text":
+            out.text(part.value)
+        elif part.type == "code":
+            label = f"<{part.tag}> " if part.tag else ""
+            out.text(f"{label}\n{part.value}\n")
+        else:
+            _media(out, part, modalities, transport)
+    return out

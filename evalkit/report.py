@@ -1,0 +1,158 @@
+"""Aggregation into report rows, failure lists, the scored interleaved export, and LEADERBOARD.md.
+
+Denominators are honest: ``n`` counts every sample of the dataset, bad records included, and ``n_failed``
+counts those without a value for the metric (bad record, failed call, failed or unparseable judge reply,
+metric undefined); ``failures.csv`` says why for each.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalkit.store import write_atomic
+from evalkit.types import Prediction, RecordError, Sample, Verdict
+
+REPORT_FIELDS = ("dataset", "subset", "metric", "value", "n", "n_failed", "judge")
+BREAKDOWN_KEYS = ("subset", "domain", "subdomain", "difficulty")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The final state of one sample: its scores, or the stage and reason it failed.
+
+    Attributes:
+        sample_id: the sample's id (``file:line`` for an unreadable record).
+        meta: breakdown keys.
+        scores: metric -> value.
+        stage: ``record``, ``predict``, ``judge`` or empty when judged.
+        reason: why it failed.
+    """
+
+    sample_id: str
+    meta: dict[str, Any]
+    scores: dict[str, float]
+    stage: str = ""
+    reason: str = ""
+
+
+def outcomes(
+    samples: Sequence[Sample],
+    errors: Sequence[RecordError],
+    preds: dict[str, Prediction],
+    verdicts: dict[str, Verdict],
+) -> list[Outcome]:
+    """One Outcome per sample and per bad record."""
+    out = [
+        Outcome(e.sample_id or f"{Path(e.file).name}:{e.line}", {"subset": Path(e.file).stem, **e.meta}, {}, "record", str(e))
+        for e in errors
+    ]
+    for s in samples:
+        p, v = preds.get(s.id), verdicts.get(s.id)
+        if p is None:
+            out.append(Outcome(s.id, s.meta, {}, "predict", "no prediction stored (run inference first)"))
+        elif not p.ok:
+            out.append(Outcome(s.id, s.meta, {}, "predict", p.error))
+        elif v is None:
+            out.append(Outcome(s.id, s.meta, {}, "judge", "not judged (run evaluation)"))
+        elif not v.ok:
+            out.append(Outcome(s.id, s.meta, {}, "judge", f"{v.parse_status}: {v.error}"))
+        else:
+            out.append(Outcome(s.id, s.meta, v.scores))
+    return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def report_rows(dataset: str, judge: str, metrics: Sequence[str], items: Sequence[Outcome]) -> list[dict[str, str]]:
+    """Rows (dataset, subset, metric, value, n, n_failed, judge) overall and per breakdown key."""
+    groups: dict[str, list[Outcome]] = {"all": list(items)}
+    for key in BREAKDOWN_KEYS:
+        for o in items:
+            if o.meta.get(key) not in (None, ""):
+                groups.setdefault(f"{key}={o.meta[key]}", []).append(o)
+    rows = []
+    for subset, group in groups.items():
+        for metric in metrics:
+            values = [o.scores[metric] for o in group if metric in o.scores]
+            value = _fmt(sum(values) / len(values)) if values else ""
+            rows.append(
+                {"dataset": dataset, "subset": subset, "metric": metric, "value": value,
+                 "n": str(len(group)), "n_failed": str(len(group) - len(values)), "judge": judge}
+            )
+    return rows
+
+
+def csv_text(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:
+    """Rows as CSV text."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def failure_rows(items: Sequence[Outcome], judge: str) -> list[dict[str, str]]:
+    """Rows (sample_id, stage, reason, judge) for every sample that has no scores."""
+    return [{"sample_id": o.sample_id, "stage": o.stage, "reason": o.reason, "judge": judge} for o in items if o.stage]
+
+
+def scored_export(samples: Sequence[Sample], verdicts: dict[str, Verdict]) -> str:
+    """The judged records in the interleaved results format: captions inlined, ``modal`` tag -> caption.
+
+    Records that could not be judged carry ``score: null`` and the ``error``: never a made-up score.
+    """
+    lines = []
+    for s in samples:
+        v = verdicts.get(s.id)
+        rec: dict[str, Any] = {
+            "domain": s.meta.get("domain", ""),
+            "subdomain": s.meta.get("subdomain", ""),
+            "id": s.meta.get("record_id", s.id),
+        }
+        if v is not None:
+            rec["content"] = v.details.get("content", "")
+            rec["modal"] = v.details.get("modal", {})
+        if v is not None and v.ok:
+            rec["score"] = v.scores
+        else:
+            rec["score"] = None
+            rec["error"] = v.error if v is not None else "not judged"
+        lines.append(json.dumps(rec, ensure_ascii=False, indent=4))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def write_leaderboard(work_dir: Path, out: Path) -> int:
+    """Regenerate LEADERBOARD.md from every report.csv under ``work_dir``; returns the number of reports."""
+    reports = sorted(work_dir.glob("*/*/report.csv"))
+    table: dict[tuple[str, str, str], dict[str, str]] = {}
+    for path in reports:
+        model = path.parent.parent.name
+        with path.open(encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row["subset"] == "all":
+                    col = f"{row['metric']} [{row['judge']}]"
+                    cell = f"{row['value'] or '-'} ({int(row['n']) - int(row['n_failed'])}/{row['n']})"
+                    table.setdefault((row["dataset"], col, model), {})["cell"] = cell
+    lines = [
+        "# Leaderboard",
+        "",
+        f"Generated by `python run.py leaderboard` from `{work_dir}`. Cell: mean (scored/total samples);",
+        "samples that failed or could not be scored stay in the total. Columns name the judge that produced them.",
+    ]
+    for dataset in sorted({k[0] for k in table}):
+        cols = sorted({k[1] for k in table if k[0] == dataset})
+        models = sorted({k[2] for k in table if k[0] == dataset})
+        lines += ["", f"## {dataset}", "", "| model | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+        for m in models:
+            cells = [table.get((dataset, c, m), {}).get("cell", "") for c in cols]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    write_atomic(out, "\n".join(lines) + "\n")
+    return len(reports)

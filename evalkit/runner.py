@@ -1,0 +1,166 @@
+"""infer(), evaluate() and the bounded worker pool they share. Each result is stored as soon as it exists."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+from evalkit.judges.base import Judge
+from evalkit.models.base import Model
+from evalkit.store import AppendLog, RunStore
+from evalkit.types import Prediction, Sample, Verdict
+
+T = TypeVar("T")
+
+
+@dataclass
+class StageStats:
+    """Counts of one infer or eval stage.
+
+    Attributes:
+        total: samples considered.
+        reused: results already in the store and reused.
+        ran: results computed now.
+        failed: results computed now that carry an error.
+    """
+
+    total: int = 0
+    reused: int = 0
+    ran: int = 0
+    failed: int = 0
+
+
+async def run_pool(
+    items: Sequence[T],
+    work: Callable[[T], Awaitable[Any]],
+    concurrency: int,
+    desc: str,
+    progress: bool = True,
+) -> None:
+    """Run ``work`` on every item with at most ``concurrency`` in flight, with a progress bar."""
+    queue: asyncio.Queue[T] = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+    bar = tqdm(total=len(items), desc=desc, unit="sample", disable=not progress, dynamic_ncols=True)
+
+    async def worker() -> None:
+        while True:
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            await work(item)
+            bar.update()
+
+    try:
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(items))))))
+    finally:
+        bar.close()
+
+
+async def infer(
+    model: Model,
+    samples: Sequence[Sample],
+    store: RunStore,
+    prompt_version: str,
+    *,
+    force: bool = False,
+    concurrency: int | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Prediction], StageStats]:
+    """Predict every sample that has no successful prediction under its current key.
+
+    Returns:
+        sample id -> the current Prediction (reused or new), and the stage counts.
+    """
+    stored = store.load_predictions()
+    keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
+    current: dict[str, Prediction] = {}
+    todo: list[Sample] = []
+    for s in samples:
+        p = stored.get((s.id, keys[s.id]))
+        if p is not None and p.ok and not force:
+            current[s.id] = p
+        else:
+            todo.append(s)
+    stats = StageStats(total=len(samples), reused=len(current))
+    if not todo:
+        return current, stats
+    await model.start()
+    try:
+        with AppendLog(store.predictions_path) as log:
+
+            async def one(s: Sample) -> None:
+                p = await model.predict(s, keys[s.id])
+                log.append(p.to_json())
+                current[s.id] = p
+                stats.ran += 1
+                stats.failed += not p.ok
+
+            await run_pool(todo, one, concurrency or model.concurrency, f"infer {model.name}", progress)
+    finally:
+        await model.close()
+    return current, stats
+
+
+def stored_predictions(
+    model: Model, samples: Sequence[Sample], store: RunStore, prompt_version: str
+) -> dict[str, Prediction]:
+    """The stored predictions that match each sample's current key (eval-only and reeval never infer)."""
+    stored = store.load_predictions()
+    out: dict[str, Prediction] = {}
+    for s in samples:
+        p = stored.get((s.id, model.prediction_key(s, prompt_version)))
+        if p is not None:
+            out[s.id] = p
+    return out
+
+
+async def evaluate(
+    judge: Judge,
+    samples: Sequence[Sample],
+    preds: dict[str, Prediction],
+    store: RunStore,
+    *,
+    reeval: bool = False,
+    concurrency: int | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Verdict], StageStats]:
+    """Judge every prediction that has no verdict under the current judge key (all of them with ``reeval``).
+
+    Samples without a prediction get no verdict here; reports count them as failed.
+    """
+    stored = {} if reeval else store.load_verdicts(judge.name)
+    current: dict[str, Verdict] = {}
+    todo: list[Sample] = []
+    for s in samples:
+        p = preds.get(s.id)
+        if p is None:
+            continue
+        v = stored.get((s.id, judge.verdict_key(p)))
+        if v is not None and v.ok:
+            current[s.id] = v
+        else:
+            todo.append(s)
+    stats = StageStats(total=len(samples), reused=len(current))
+    if not todo:
+        return current, stats
+    await judge.start()
+    try:
+        with AppendLog(store.verdicts_path(judge.name)) as log:
+
+            async def one(s: Sample) -> None:
+                v = await judge.judge(s, preds[s.id])
+                log.append(v.to_json())
+                current[s.id] = v
+                stats.ran += 1
+                stats.failed += not v.ok
+
+            await run_pool(todo, one, concurrency or judge.concurrency, f"judge {judge.name}", progress)
+    finally:
+        await judge.close()
+    return current, stats
