@@ -44,7 +44,7 @@ class Config:
     Attributes:
         path: where it was read from.
         dataset_root: root of dataset files; relative paths resolve against the config file's folder.
-        work_dir: where results go (the CLI's --work-dir overrides it).
+        work_dir: where results go, relative to the config file's folder (the CLI's --work-dir overrides it).
         plugins: modules or .py files imported before lookup, so their registrations count.
         defaults: default model, dataset and judge names.
         datasets: named dataset entries.
@@ -125,7 +125,7 @@ def load_config(path: Path | str) -> Config:
     return Config(
         path=path,
         dataset_root=(base / str(raw.get("dataset_root", "data"))).resolve(),
-        work_dir=Path(str(raw.get("work_dir", "eval_results"))),
+        work_dir=base / str(raw.get("work_dir", "eval_results")),
         plugins=tuple(str(p) for p in plugins),
         defaults={str(k): str(v) for k, v in defaults.items()},
         datasets=_entries(raw.get("datasets"), "datasets", "class", path),

@@ -68,7 +68,7 @@ def outcomes(
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.6g}"
+    return f"{x:.6f}".rstrip("0").rstrip(".")
 
 
 def report_rows(dataset: str, judge: str, metrics: Sequence[str], items: Sequence[Outcome]) -> list[dict[str, str]]:

