@@ -7,10 +7,10 @@ scripts in this folder, which Python puts on ``sys.path`` when one of them is ru
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -19,13 +19,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a checkout without installing evalkit
     sys.path.insert(0, str(REPO))
 
-from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions
-from evalkit.types import Part, Sample
+from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions  # noqa: E402
+from evalkit.types import Part, Sample  # noqa: E402
 
 MODEL = "echo"
 HOST = "127.0.0.1"
@@ -109,8 +112,34 @@ def make_model(base_url: str, concurrency: int) -> OpenAICompatModel:
     return OpenAICompatModel(MODEL, opts)
 
 
-def median(values: Sequence[float]) -> float:
-    return float(statistics.median(values))
+def raw_body(i: int) -> dict[str, Any]:
+    """The request body evalkit sends for sample ``i`` (same shape and defaults), built by hand."""
+    return {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": f"question {i}"}],
+        "max_tokens": 512,
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "seed": 0,
+    }
+
+
+async def raw_posts(base_url: str, n: int, concurrency: int) -> float:
+    """Seconds for ``n`` raw POSTs with ``concurrency`` workers over one session (the HTTP floor)."""
+    url = f"{base_url}/chat/completions"
+    headers = {"Authorization": "Bearer EMPTY"}
+    todo = iter(range(n))
+    t0 = time.perf_counter()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def worker() -> None:
+            for i in todo:
+                async with session.post(url, json=raw_body(i), headers=headers) as resp:
+                    resp.raise_for_status()
+                    await resp.json(content_type=None)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - t0
 
 
 def print_table(title: str, rows: Sequence[tuple[str, str]]) -> None:

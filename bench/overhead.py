@@ -21,13 +21,16 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+from unittest import mock
 
-import aiohttp
-from _common import MODEL, devserver, make_model, make_samples, print_table, verdict
+from _common import MODEL, devserver, make_model, make_samples, print_table, raw_posts, verdict
 
 from evalkit.runner import infer
 from evalkit.store import RunStore
+
+if TYPE_CHECKING:
+    from _typeshed import FileDescriptorLike
 
 GOAL_MS = 0.5
 WARMUP = 200
@@ -40,8 +43,8 @@ class FsyncCounter:
         self.count = 0
         self._lock = threading.Lock()
 
-    def wrap(self, real: Callable[[int], None]) -> Callable[[int], None]:
-        def counted(fd: int) -> None:
+    def wrap(self, real: Callable[[FileDescriptorLike], None]) -> Callable[[FileDescriptorLike], None]:
+        def counted(fd: FileDescriptorLike) -> None:
             with self._lock:
                 self.count += 1
             real(fd)
@@ -53,42 +56,8 @@ class FsyncCounter:
 def count_fsyncs() -> Iterator[FsyncCounter]:
     """Replace ``os.fsync`` with a counting wrapper for the duration of the block."""
     counter = FsyncCounter()
-    real = os.fsync
-    os.fsync = counter.wrap(real)
-    try:
+    with mock.patch.object(os, "fsync", counter.wrap(os.fsync)):
         yield counter
-    finally:
-        os.fsync = real
-
-
-def raw_body(i: int) -> dict[str, Any]:
-    """The request body evalkit sends for sample ``i`` (same shape and defaults), built by hand."""
-    return {
-        "model": MODEL,
-        "messages": [{"role": "user", "content": f"question {i}"}],
-        "max_tokens": 512,
-        "temperature": 0.0,
-        "top_p": 1.0,
-        "seed": 0,
-    }
-
-
-async def raw_posts(base_url: str, n: int, concurrency: int) -> float:
-    """Seconds for ``n`` raw POSTs with ``concurrency`` workers over one session (the HTTP floor)."""
-    url = f"{base_url}/chat/completions"
-    headers = {"Authorization": "Bearer EMPTY"}
-    todo = iter(range(n))
-    t0 = time.perf_counter()
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
-
-        async def worker() -> None:
-            for i in todo:
-                async with session.post(url, json=raw_body(i), headers=headers) as resp:
-                    resp.raise_for_status()
-                    await resp.json(content_type=None)
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - t0
 
 
 async def evalkit_run(base_url: str, n: int, concurrency: int, progress: bool) -> tuple[float, int, int]:

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", nargs="+", metavar="M", help="model entries of config.yaml (default: defaults.model)")
     p.add_argument("--dataset", "--data", nargs="+", metavar="D", dest="dataset",
                    help="dataset entries of config.yaml, or 'all' (default: defaults.dataset)")
-    p.add_argument("--judge", metavar="J", help="judge entry (default: defaults.judge, then the dataset's own)")
+    p.add_argument("--judge", metavar="J", help="judge entry (default: the dataset's own, then defaults.judge)")
     p.add_argument("--mode", choices=("all", "infer", "eval"), default="all",
                    help="all: infer then judge (default); infer: predictions only; eval: judge stored predictions")
     p.add_argument("--skip-eval", action="store_true", help="same as --mode infer")
@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
         load_dotenv(override=False)  # secrets only; never echoed
         cfg = load_config(args.config)
-        import_plugins([*cfg.plugins, *args.plugin], cfg.path.parent)
+        import_plugins(cfg.plugins, cfg.path.parent)
+        import_plugins(args.plugin, Path.cwd())
         work_dir = args.work_dir or cfg.work_dir
         if args.list:
             _list(cfg, args.list)

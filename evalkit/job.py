@@ -30,7 +30,7 @@ class JobSpec:
     Attributes:
         model: model entry name.
         dataset: dataset entry name.
-        judge: judge entry name; empty = the config default, then the dataset's default.
+        judge: judge entry name; empty = the dataset class's default, then the config's default.
         mode: ``all`` (infer then judge), ``infer`` or ``eval`` (judge stored predictions only).
         reeval: judge again, ignoring stored verdicts (never infers).
         force_reinfer: predict again even where a stored prediction matches.
@@ -101,7 +101,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     result = JobResult(store=store, bad_records=len(errors))
     pv = dataset.prompt_version
     judge = None
-    judge_name = spec.judge or cfg.defaults.get("judge") or dataset.default_judge
+    judge_name = spec.judge or dataset.default_judge or cfg.defaults.get("judge", "")
     if spec.mode != "infer" or spec.reeval:
         judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
     if spec.mode in ("all", "infer") and not spec.reeval:

@@ -48,20 +48,21 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg
 
 def speak(text: str, out: Path) -> Path:
     """Synthesise ``text`` to a wav file with espeak-ng."""
-    subprocess.run(["espeak-ng", "-s", "140", "-w", str(out), text], check=True, capture_output=True)
+    subprocess.run(["espeak-ng", "-s", "140", "-w", str(out), text], check=True, capture_output=True, timeout=60)
     return out
 
 
 def ffmpeg(*args: str) -> None:
     """Run ffmpeg quietly, failing the test on error."""
-    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True, capture_output=True)
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True, capture_output=True, timeout=60)
 
 
 def make_video(out: Path, colour: str, seconds: float, audio: Path | None = None) -> Path:
     """Write a 160x120, 10 fps solid-colour mp4, with ``audio`` as its sound track when given."""
-    video_in = ["-f", "lavfi", "-i", f"color=c={colour}:s=160x120:r=10", "-t", f"{seconds}"]
-    audio_in = ["-i", str(audio), "-c:a", "aac"] if audio is not None else []
-    ffmpeg(*video_in, *audio_in, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(out))
+    inputs = ["-f", "lavfi", "-i", f"color=c={colour}:s=160x120:r=10"]
+    audio_args = ["-i", str(audio)] if audio is not None else []
+    codecs = ["-c:v", "libx264", "-pix_fmt", "yuv420p", *(["-c:a", "aac"] if audio is not None else [])]
+    ffmpeg(*inputs, *audio_args, *codecs, "-t", f"{seconds}", str(out))
     return out
 
 
@@ -71,7 +72,8 @@ def write_text_pdf(out: Path, text: str) -> Path:
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
@@ -172,7 +174,10 @@ def test_whisper_model_dir_rebuilds_a_truncated_model(tmp_path: Path, whisper_di
 
 def test_whisper_model_dir_survives_concurrent_assembly(tmp_path: Path, whisper_dir: Path) -> None:
     target = tmp_path / "race"
-    code = "import sys; from pathlib import Path; from evalkit.embedded.whisper import whisper_model_dir as w; w(Path(sys.argv[1]))"
+    code = (
+        "import sys; from pathlib import Path; "
+        "from evalkit.embedded.whisper import whisper_model_dir; whisper_model_dir(Path(sys.argv[1]))"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code, str(target)]) for _ in range(3)]
     assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
     assert (target / "model.bin").read_bytes() == (whisper_dir / "model.bin").read_bytes()
@@ -202,10 +207,10 @@ def test_whisper_transcribes_espeak_wav_and_mp3(tmp_path: Path, transcriber: Whi
 @needs_espeak
 @needs_ffmpeg
 def test_whisper_transcribes_mp4_audio_track(tmp_path: Path, transcriber: WhisperTranscriber) -> None:
-    wav = speak("The weather is sunny and warm in London.", tmp_path / "speech.wav")
+    wav = speak(SENTENCE, tmp_path / "speech.wav")
     video = make_video(tmp_path / "talk.mp4", "blue", 4, audio=wav)
     text = transcriber.transcribe(video).lower()
-    assert "sunny" in text and "london" in text, text
+    assert all(word in text for word in SENTENCE_WORDS), text
 
 
 @needs_ffmpeg
@@ -384,7 +389,10 @@ def test_describe_point_cloud_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a PLY"):
         describe_point_cloud(bad)
     short = tmp_path / "short.ply"
-    short.write_text("ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\nproperty float y\nproperty float z\nend_header\n0 0 0\n")
+    short.write_text(
+        "ply\nformat ascii 1.0\nelement vertex 5\n"
+        "property float x\nproperty float y\nproperty float z\nend_header\n0 0 0\n"
+    )
     with pytest.raises(ValueError, match="declares 5 vertices"):
         describe_point_cloud(short)
     with pytest.raises(ValueError, match="unsupported point cloud"):
@@ -485,16 +493,30 @@ def test_local_server_reports_a_crashing_command(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     argv = [sys.executable, "-c", "import sys; print('boom: bad flag'); sys.exit(3)"]
     server = LocalServer(argv, f"http://127.0.0.1:{free_port()}/v1", startup_timeout_s=30, log_path=log)
-    with pytest.raises(ConfigError, match="exited with code 3(.|\n)*boom: bad flag"):
+    with pytest.raises(ConfigError, match=r"(?s)exited with code 3.*boom: bad flag"):
         server.start()
     assert not server.running()
 
 
 def test_local_server_times_out_and_kills_the_group(tmp_path: Path) -> None:
-    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
-    server = LocalServer(argv, f"http://127.0.0.1:{free_port()}/v1", startup_timeout_s=1)
+    pids = tmp_path / "pids"
+    script = (
+        "import os, subprocess, sys, time; "
+        "child = subprocess.Popen(['sleep', '60']); "
+        "open(sys.argv[1], 'w').write(f'{os.getpid()} {child.pid}'); "
+        "time.sleep(60)"
+    )
+    server = LocalServer(
+        [sys.executable, "-c", script, str(pids)], f"http://127.0.0.1:{free_port()}/v1", startup_timeout_s=2
+    )
     started = time.monotonic()
     with pytest.raises(ConfigError, match="did not answer"):
         server.start()
     assert time.monotonic() - started < 15
     assert not server.running()
+    leader, grandchild = (int(pid) for pid in pids.read_text().split())
+    deadline = time.monotonic() + 5
+    while process_exists(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not process_exists(leader)
+    assert not process_exists(grandchild), "the whole process group must be stopped"

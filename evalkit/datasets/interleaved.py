@@ -62,7 +62,7 @@ def iter_json_objects(text: str) -> Iterator[tuple[int, Any, str]]:
         except json.JSONDecodeError as exc:
             err_line = text.count("\n", 0, exc.pos) + 1
             yield line, None, f"invalid JSON at line {err_line}: {exc.msg}"
-            nxt = text.find("\n{", max(exc.pos, pos + 1))
+            nxt = text.find("\n{", pos + 1)
             if nxt < 0:
                 return
             pos = nxt + 1

@@ -181,7 +181,7 @@ def _open_rgb(path: Path) -> npt.NDArray[np.uint8]:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
 
 
-def _thumbnail(pixels: npt.NDArray[np.uint8], side: int = 96) -> npt.NDArray[np.uint8]:
+def _thumbnail(pixels: npt.NDArray[np.uint8], side: int = 512) -> npt.NDArray[np.uint8]:
     """Subsample an image so its longer side is at most ``side`` pixels (nearest neighbour)."""
     step = max(1, -(-max(pixels.shape[:2]) // side))
     return pixels[::step, ::step]

@@ -231,8 +231,7 @@ class LocalServer:
         self._own_log = False  # keep the log: the error message points to it
         self.stop()
         raise ConfigError(
-            f"{reason}\ncommand: {' '.join(self.argv)}\nlog {self.log_path} (last {_LOG_TAIL_LINES} lines):\n"
-            f"{log_tail}"
+            f"{reason}\ncommand: {' '.join(self.argv)}\nlog {self.log_path} (last {_LOG_TAIL_LINES} lines):\n{log_tail}"
         )
 
     def _signal_group(self, sig: int) -> None:
