@@ -1,0 +1,66 @@
+"""The README's main job, `bash run_eval.sh`, on the real embedded CPU stack: SmolLM2 served by llama.cpp on
+loopback, Whisper/OCR captioners and the MiniLM proxy judge, over the bundled sample."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+from conftest import REPO
+
+from evalkit.datasets.interleaved import iter_json_objects
+
+
+def run(work: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    cmd = ["bash", str(REPO / "run_eval.sh"), "--work-dir", str(work), "--no-progress", *flags]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
+
+
+def test_main_job_end_to_end_then_rerun_reuses_everything(tmp_path: Path) -> None:
+    first = run(tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    out = tmp_path / "smollm2-cpu" / "interleaved"
+    preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 12 and all(p["error"] == "" and p["text"].strip() for p in preds)
+    # the text-only model was told, per media item, that it could not see it; the prediction says so
+    audio = next(p for p in preds if p["sample_id"] == "audio_test:501")
+    assert audio["meta"]["media"] == {"audio1": "dropped: model does not read audio"}
+    with (out / "report.csv").open() as f:
+        rows = {(r["subset"], r["metric"]): r for r in csv.DictReader(f)}
+    rel = rows[("all", "answer_relevance")]
+    assert rel["judge"] == "proxy-cpu" and rel["n"] == "12" and rel["n_failed"] == "0"
+    assert 0.0 < float(rel["value"]) < 1.0
+    verdicts = [json.loads(x) for x in (out / "verdicts.proxy-cpu.jsonl").read_text().splitlines()]
+    # Whisper really heard the espeak-ng sentence of the tea record
+    tea = next(v for v in verdicts if v["sample_id"] == "audio_test:502")
+    assert "three minutes" in tea["details"]["question"].lower() or "3 minutes" in tea["details"]["question"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "CPU proxy" in manifest["judge"]["describe"] and manifest["packages"]["llama_cpp_python"]
+    assert "smollm2-cpu" in first.stdout and "answer_relevance" in first.stdout
+
+    second = run(tmp_path)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "infer: 0 run (0 failed), 12 reused; judge: 0 run (0 failed), 12 reused" in second.stdout
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 12
+
+
+def test_replay_judges_existing_outputs_and_exports_them(tmp_path: Path) -> None:
+    res = run(tmp_path, "--model", "replay")
+    assert res.returncode == 0, res.stderr[-2000:]
+    out = tmp_path / "replay" / "interleaved"
+    with (out / "report.csv").open() as f:
+        rows = {(r["subset"], r["metric"]): r for r in csv.DictReader(f)}
+    assert rows[("all", "media_text_agreement")]["n_failed"] == "0"
+    records = [obj for _, obj, _ in iter_json_objects((out / "scored.proxy-cpu.jsonl").read_text())]
+    assert len(records) == 12 and all(r["score"] for r in records)
+    by_id = {r["id"]: r for r in records}
+    r501 = by_id["501"]
+    assert "<audio2:Speech:" in r501["content"]
+    assert r501["modal"]["audio2"].startswith("Speech:") and "park" in r501["modal"]["audio2"].lower()
+    verdicts = {json.loads(x)["sample_id"]: json.loads(x) for x in (out / "verdicts.proxy-cpu.jsonl").read_text().splitlines()}
+    # the deliberately incoherent record (602: text claims shapes the images do not show) scores lowest
+    agreement = {k: v["scores"]["media_text_agreement"] for k, v in verdicts.items()}
+    others = [v for k, v in agreement.items() if k != "image_test:602"]
+    assert agreement["image_test:602"] < sum(others) / len(others)
