@@ -36,27 +36,59 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("command", nargs="?", default="run", choices=("run", "leaderboard"),
-                   help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md from the work dir")
+    p.add_argument(
+        "command",
+        nargs="?",
+        default="run",
+        choices=("run", "leaderboard"),
+        help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md from the work dir",
+    )
     p.add_argument("--model", nargs="+", metavar="M", help="model entries of config.yaml (default: defaults.model)")
-    p.add_argument("--dataset", "--data", nargs="+", metavar="D", dest="dataset",
-                   help="dataset entries of config.yaml, or 'all' (default: defaults.dataset)")
-    p.add_argument("--judge", metavar="J", help="judge entry (default: the dataset's own, then defaults.judge)")
-    p.add_argument("--mode", choices=("all", "infer", "eval"), default="all",
-                   help="all: infer then judge (default); infer: predictions only; eval: judge stored predictions")
+    p.add_argument(
+        "--dataset",
+        "--data",
+        nargs="+",
+        metavar="D",
+        dest="dataset",
+        help="dataset entries of config.yaml, or 'all' (default: defaults.dataset)",
+    )
+    p.add_argument(
+        "--judge", metavar="J", help="judge entry (default: the dataset entry's judge, else its class default)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=("all", "infer", "eval"),
+        default="all",
+        help="all: infer then judge (default); infer: predictions only; eval: judge stored predictions",
+    )
     p.add_argument("--skip-eval", action="store_true", help="same as --mode infer")
-    p.add_argument("--reeval", action="store_true",
-                   help="judge stored predictions again, ignoring stored verdicts; never re-infers")
+    p.add_argument(
+        "--reeval",
+        action="store_true",
+        help="judge stored predictions again, ignoring stored verdicts; never re-infers",
+    )
     p.add_argument("--force-reinfer", action="store_true", help="predict again even where a stored prediction matches")
     p.add_argument("--work-dir", type=Path, help="results root (default: work_dir of config.yaml, eval_results)")
     p.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
-    p.add_argument("--plugin", action="append", default=[], metavar="MOD",
-                   help="import a module or .py file that registers models/datasets/judges (repeatable)")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MOD",
+        help="import a module or .py file that registers models/datasets/judges (repeatable)",
+    )
     p.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N samples of each dataset")
-    p.add_argument("--concurrency", type=int, default=0, metavar="N",
-                   help="requests in flight (default: each model's and judge's own setting)")
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        metavar="N",
+        help="requests in flight (default: each model's and judge's own setting)",
+    )
     p.add_argument("--list", choices=("models", "datasets", "judges"), help="list what is available and exit")
-    p.add_argument("--output", type=Path, default=Path("LEADERBOARD.md"), help="leaderboard file (default: LEADERBOARD.md)")
+    p.add_argument(
+        "--output", type=Path, default=Path("LEADERBOARD.md"), help="leaderboard file (default: LEADERBOARD.md)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     return p
@@ -84,9 +116,17 @@ def _specs(args: argparse.Namespace, cfg: Config) -> list[JobSpec]:
         datasets = sorted(cfg.datasets)
     mode = "infer" if args.skip_eval else args.mode
     return [
-        JobSpec(model=m, dataset=d, judge=args.judge or "", mode=mode, reeval=args.reeval,
-                force_reinfer=args.force_reinfer, limit=args.limit, concurrency=args.concurrency,
-                progress=not args.no_progress)
+        JobSpec(
+            model=m,
+            dataset=d,
+            judge=args.judge or "",
+            mode=mode,
+            reeval=args.reeval,
+            force_reinfer=args.force_reinfer,
+            limit=args.limit,
+            concurrency=args.concurrency,
+            progress=not args.no_progress,
+        )
         for m in models
         for d in datasets
     ]
@@ -99,15 +139,19 @@ def _print(results: list[tuple[str, JobResult]]) -> None:
         for line in summary_lines(model, res):
             print(line)
         st = res.infer
-        print(f"{'':<22} infer: {st.ran} run ({st.failed} failed), {st.reused} reused; "
-              f"judge: {res.judge.ran} run ({res.judge.failed} failed), {res.judge.reused} reused; "
-              f"bad records: {res.bad_records} -> {res.store.dir}")
+        print(
+            f"{'':<22} infer: {st.ran} run ({st.failed} failed), {st.reused} reused; "
+            f"judge: {res.judge.ran} run ({res.judge.failed} failed), {res.judge.reused} reused; "
+            f"bad records: {res.bad_records} -> {res.store.dir}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of run.py; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         from dotenv import load_dotenv
 

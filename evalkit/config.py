@@ -19,7 +19,7 @@ import yaml
 from evalkit.errors import ConfigError
 
 TOP_KEYS = ("dataset_root", "work_dir", "plugins", "defaults", "datasets", "models", "judges")
-DEFAULT_KEYS = ("model", "dataset", "judge")
+DEFAULT_KEYS = ("model", "dataset")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Config:
         dataset_root: root of dataset files; relative paths resolve against the config file's folder.
         work_dir: where results go, relative to the config file's folder (the CLI's --work-dir overrides it).
         plugins: modules or .py files imported before lookup, so their registrations count.
-        defaults: default model, dataset and judge names.
+        defaults: default model and dataset names (a dataset entry's ``judge`` key picks its judge).
         datasets: named dataset entries.
         models: named model entries.
         judges: named judge entries.
@@ -185,6 +185,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+    if hint in (int, float, str, bool) and not (
+        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    ):
         raise ConfigError(f"{where}: expected {hint.__name__}, got {value!r}")
     return value

@@ -108,16 +108,22 @@ class DevServer:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the dev server until interrupted."""
-    p = argparse.ArgumentParser(prog="python -m evalkit.devserver", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m evalkit.devserver", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     p.add_argument("--fail-first", type=int, default=0, help="answer the first N chat requests with 503")
     args = p.parse_args(argv)
     server = DevServer(args.latency, args.fail_first)
-    web.run_app(server.app(), host=args.host, port=args.port, print=lambda *_: print(
-        f"evalkit devserver on http://{args.host}:{args.port}/v1", flush=True), access_log=None)
+    web.run_app(
+        server.app(),
+        host=args.host,
+        port=args.port,
+        print=lambda *_: print(f"evalkit devserver on http://{args.host}:{args.port}/v1", flush=True),
+        access_log=None,
+    )
 
 
 if __name__ == "__main__":

@@ -63,10 +63,17 @@ def build_model(cfg: Config, name: str) -> Model:
 
 
 def build_dataset(cfg: Config, name: str) -> Dataset:
-    """A Dataset for a ``datasets:`` entry (or a registered class used by name)."""
+    """A Dataset for a ``datasets:`` entry (or a registered class used by name).
+
+    Every entry may name its ``judge``; the class's ``default_judge`` applies otherwise.
+    """
     entry = _entry(cfg.datasets, name, "dataset", DATASETS.names())
     cls = DATASETS.get(entry.cls)
-    return cls(name, build_options(cls.Options, entry.options, f"{cfg.path}: datasets.{name}"), cfg.dataset_root)
+    opts = dict(entry.options)
+    judge = str(opts.pop("judge", "") or "")
+    dataset = cls(name, build_options(cls.Options, opts, f"{cfg.path}: datasets.{name}"), cfg.dataset_root)
+    dataset.judge_name = judge or cls.default_judge
+    return dataset
 
 
 def build_judge(cfg: Config, name: str, work_dir: Path) -> Judge:

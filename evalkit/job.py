@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from evalkit.config import Config
+from evalkit.errors import ConfigError
 from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.report import REPORT_FIELDS, csv_text, failure_rows, outcomes, report_rows, scored_export
 from evalkit.runner import StageStats, evaluate, infer, stored_predictions
@@ -18,8 +18,17 @@ from evalkit.store import RunStore, write_atomic
 from evalkit.types import Prediction
 
 PACKAGES = (
-    "evalkit", "aiohttp", "numpy", "torch", "transformers", "sentence-transformers", "faster-whisper",
-    "ctranslate2", "llama_cpp_python", "rapidocr-onnxruntime", "vllm",
+    "evalkit",
+    "aiohttp",
+    "numpy",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "faster-whisper",
+    "ctranslate2",
+    "llama_cpp_python",
+    "rapidocr-onnxruntime",
+    "vllm",
 )
 
 
@@ -30,7 +39,7 @@ class JobSpec:
     Attributes:
         model: model entry name.
         dataset: dataset entry name.
-        judge: judge entry name; empty = the dataset class's default, then the config's default.
+        judge: judge entry name; empty = the dataset entry's ``judge``, then its class's default.
         mode: ``all`` (infer then judge), ``infer`` or ``eval`` (judge stored predictions only).
         reeval: judge again, ignoring stored verdicts (never infers).
         force_reinfer: predict again even where a stored prediction matches.
@@ -101,12 +110,19 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     result = JobResult(store=store, bad_records=len(errors))
     pv = dataset.prompt_version
     judge = None
-    judge_name = spec.judge or dataset.default_judge or cfg.defaults.get("judge", "")
+    judge_name = spec.judge or dataset.judge_name
+    if not judge_name and (spec.mode != "infer" or spec.reeval):
+        raise ConfigError(f"no judge for dataset {spec.dataset}: pass --judge or set datasets.{spec.dataset}.judge")
     if spec.mode != "infer" or spec.reeval:
         judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
     if spec.mode in ("all", "infer") and not spec.reeval:
         preds, result.infer = await infer(
-            model, samples, store, pv, force=spec.force_reinfer, concurrency=spec.concurrency or None,
+            model,
+            samples,
+            store,
+            pv,
+            force=spec.force_reinfer,
+            concurrency=spec.concurrency or None,
             progress=spec.progress,
         )
     else:
@@ -120,12 +136,19 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     items = outcomes(samples, errors, preds, verdicts)
     result.rows = report_rows(spec.dataset, judge_name, judge.metrics, items)
     write_atomic(store.report_path, csv_text(result.rows, REPORT_FIELDS))
-    write_atomic(store.failures_path, csv_text(failure_rows(items, judge_name), ("sample_id", "stage", "reason", "judge")))
+    write_atomic(
+        store.failures_path, csv_text(failure_rows(items, judge_name), ("sample_id", "stage", "reason", "judge"))
+    )
     write_atomic(store.export_path(judge_name), scored_export(samples, verdicts))
     manifest = {
         "model": {"name": model.name, "identity": model.identity()},
-        "dataset": {"name": dataset.name, "class": type(dataset).__name__, "prompt_version": pv,
-                    "samples": len(samples), "bad_records": len(errors)},
+        "dataset": {
+            "name": dataset.name,
+            "class": type(dataset).__name__,
+            "prompt_version": pv,
+            "samples": len(samples),
+            "bad_records": len(errors),
+        },
         "judge": {"name": judge_name, "describe": judge.describe(), "identity": judge.identity()},
         "prompt_hashes": {"dataset": pv, **judge.prompt_hashes()},
         "config": cfg.public(),

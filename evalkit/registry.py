@@ -46,9 +46,7 @@ class Registry(Generic[T]):
         except KeyError:
             close = difflib.get_close_matches(name, list(self._items), n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(
-                f"unknown {self.kind} {name!r}{hint} (see: python run.py --list {self.kind}s)"
-            ) from None
+            raise ConfigError(f"unknown {self.kind} {name!r}{hint} (see: python run.py --list {self.kind}s)") from None
 
     def remove(self, name: str) -> None:
         """Unregister ``name`` (for tests and plugins that replace an entry explicitly)."""

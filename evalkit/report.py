@@ -49,7 +49,13 @@ def outcomes(
 ) -> list[Outcome]:
     """One Outcome per sample and per bad record."""
     out = [
-        Outcome(e.sample_id or f"{Path(e.file).name}:{e.line}", {"subset": Path(e.file).stem, **e.meta}, {}, "record", str(e))
+        Outcome(
+            e.sample_id or f"{Path(e.file).name}:{e.line}",
+            {"subset": Path(e.file).stem, **e.meta},
+            {},
+            "record",
+            str(e),
+        )
         for e in errors
     ]
     for s in samples:
@@ -84,8 +90,15 @@ def report_rows(dataset: str, judge: str, metrics: Sequence[str], items: Sequenc
             values = [o.scores[metric] for o in group if metric in o.scores]
             value = _fmt(sum(values) / len(values)) if values else ""
             rows.append(
-                {"dataset": dataset, "subset": subset, "metric": metric, "value": value,
-                 "n": str(len(group)), "n_failed": str(len(group) - len(values)), "judge": judge}
+                {
+                    "dataset": dataset,
+                    "subset": subset,
+                    "metric": metric,
+                    "value": value,
+                    "n": str(len(group)),
+                    "n_failed": str(len(group) - len(values)),
+                    "judge": judge,
+                }
             )
     return rows
 

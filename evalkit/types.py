@@ -6,6 +6,7 @@ JSONL line and read it back unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -275,7 +276,7 @@ class RecordError:
     field: str
     reason: str
     sample_id: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __str__(self) -> str:
         fld = f" (field '{self.field}')" if self.field else ""

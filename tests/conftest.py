@@ -70,9 +70,9 @@ def write_config(tmp: Path, base_url: str, *, judge_model: str = "judge-json", e
     text = f"""
 dataset_root: data
 work_dir: results
-defaults: {{model: echo, dataset: ds, judge: llm}}
+defaults: {{model: echo, dataset: ds}}
 datasets:
-  ds: {{class: interleaved, files: ["*.jsonl"]}}
+  ds: {{class: interleaved, files: ["*.jsonl"], judge: llm}}
 models:
   echo: {{backend: openai, base_url: "{base_url}", model: echo, modalities: [image], concurrency: 4,
           max_retries: 2, backoff_s: 0.01}}

@@ -20,7 +20,7 @@ def test_registry_rejects_duplicates_and_suggests_names() -> None:
     reg.add("qwen2.5-omni-3b", 1)
     with pytest.raises(ConfigError, match="already registered"):
         reg.add("qwen2.5-omni-3b", 2)
-    with pytest.raises(ConfigError, match="did you mean qwen2.5-omni-3b"):
+    with pytest.raises(ConfigError, match=r"did you mean qwen2\.5-omni-3b"):
         reg.get("qwen2.5-omni-7b")
     with pytest.raises(ConfigError, match="unknown model 'zzz'") as exc:
         reg.get("zzz")
@@ -34,7 +34,7 @@ def test_config_rejects_unknown_keys_with_a_hint(tmp_path: Path) -> None:
         load_config(cfg)
     with pytest.raises(ConfigError, match="unknown key 'base_ulr'"):
         build_options(OpenAIOptions, {"base_ulr": "x"}, "config.yaml: models.m")
-    with pytest.raises(ConfigError, match="models.m.concurrency: expected int"):
+    with pytest.raises(ConfigError, match=r"models\.m\.concurrency: expected int"):
         build_options(OpenAIOptions, {"concurrency": "many"}, "config.yaml: models.m")
     opts = build_options(OpenAIOptions, {"modalities": ["image"], "timeout_s": 5}, "x")
     assert opts.modalities == ("image",) and opts.timeout_s == 5.0
@@ -42,7 +42,8 @@ def test_config_rejects_unknown_keys_with_a_hint(tmp_path: Path) -> None:
 
 def test_shipped_config_is_valid() -> None:
     cfg = load_config(Path(__file__).resolve().parents[1] / "config.yaml")
-    assert cfg.defaults == {"model": "smollm2-cpu", "dataset": "interleaved", "judge": "proxy-cpu"}
+    assert cfg.defaults == {"model": "smollm2-cpu", "dataset": "interleaved"}
+    assert cfg.datasets["interleaved"].options["judge"] == "proxy-cpu"
     assert "Qwen2.5-Omni-3B" in cfg.models and "coherence" in cfg.judges
 
 
@@ -69,7 +70,11 @@ def test_store_cuts_a_torn_line_and_latest_record_wins(tmp_path: Path) -> None:
         ('Here you go:\n```json\n{"Coherence": "3", "Style Consistency": "2/5"}\n```', (3, 2)),
         ("Coherence: 4/5\nStyle consistency: 3/5", (4, 3)),
         ("**Coherence** - 2 out of 5. **Style_Consistency**: 5", (2, 5)),
-        ('<think>{"coherence": 1, "style_consistency": 1}</think>{"scores": {"coherence": 5, "style-consistency": 4}}', (5, 4)),
+        (
+            '<think>{"coherence": 1, "style_consistency": 1}</think>'
+            '{"scores": {"coherence": 5, "style-consistency": 4}}',
+            (5, 4),
+        ),
         ('{"coherence": 2, "style_consistency": 2} then revised: {"coherence": 3, "style_consistency": 4}', (3, 4)),
         ("连贯性 whatever. coherence：4 ; style consistency = 4", (4, 4)),
     ],

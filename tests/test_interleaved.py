@@ -38,11 +38,21 @@ def test_bundled_sample_loads_every_record_with_ordered_parts() -> None:
 
 
 def test_text_between_tags_keeps_its_order(tmp_path: Path) -> None:
-    write_records(tmp_path / "a.jsonl", [code_record(1) | {"input": {
-        "modal": {"code1": "A", "code2": "B"}, "content": "first <code2> middle <code1> last"}}])
+    write_records(
+        tmp_path / "a.jsonl",
+        [
+            code_record(1)
+            | {"input": {"modal": {"code1": "A", "code2": "B"}, "content": "first <code2> middle <code1> last"}}
+        ],
+    )
     s = load(tmp_path).load().samples[0]
     assert [(p.type, p.value) for p in s.msg[:5]] == [
-        ("text", "first "), ("code", "B"), ("text", " middle "), ("code", "A"), ("text", " last")]
+        ("text", "first "),
+        ("code", "B"),
+        ("text", " middle "),
+        ("code", "A"),
+        ("text", " last"),
+    ]
 
 
 def test_reads_one_object_per_line_and_recovers_after_broken_json() -> None:
@@ -57,7 +67,10 @@ def test_domain_folder_mapping_is_an_option(tmp_path: Path) -> None:
     src = SAMPLE / "general_area" / "food" / "audio" / "aud_0502_01.wav"
     (tmp_path / "general_domain" / "food" / "audio").mkdir(parents=True)
     shutil.copy(src, tmp_path / "general_domain" / "food" / "audio" / "a.wav")
-    rec = code_record(1, "general_domain") | {"subdomain": "food", "input": {"modal": {"audio1": "audio/a.wav"}, "content": "<audio1>"}}
+    rec = code_record(1, "general_domain") | {
+        "subdomain": "food",
+        "input": {"modal": {"audio1": "audio/a.wav"}, "content": "<audio1>"},
+    }
     write_records(tmp_path / "a.jsonl", [rec])
     assert len(load(tmp_path).load().errors) == 1  # default maps to general_area, which does not exist here
     res = load(tmp_path, domain_folders={}).load()
@@ -67,7 +80,12 @@ def test_domain_folder_mapping_is_an_option(tmp_path: Path) -> None:
 def test_openai_content_sends_media_as_data_urls_after_their_tags() -> None:
     img = SAMPLE / "natural_science" / "education" / "image" / "img_0602_01.png"
     wav = SAMPLE / "general_area" / "food" / "audio" / "aud_0502_01.wav"
-    msg = (Part("text", "Compare "), Part("image", str(img), "image1"), Part("text", " and "), Part("audio", str(wav), "audio1"))
+    msg = (
+        Part("text", "Compare "),
+        Part("image", str(img), "image1"),
+        Part("text", " and "),
+        Part("audio", str(wav), "audio1"),
+    )
     conv = to_openai_content(msg, ("text", "image", "audio"))
     assert [p["type"] for p in conv.content] == ["text", "image_url", "text", "input_audio"]
     assert conv.content[0]["text"] == "Compare <image1> "
@@ -82,8 +100,10 @@ def test_openai_content_sends_media_as_data_urls_after_their_tags() -> None:
 def test_text_only_model_gets_tagged_notes_and_the_prediction_records_them() -> None:
     wav = SAMPLE / "general_area" / "food" / "audio" / "aud_0502_01.wav"
     model = OpenAICompatModel("m", OpenAIOptions(modalities=()))
-    body, logged, handling = model.build_request((Part("text", "Hear "), Part("audio", str(wav), "audio1")))
-    assert body["messages"] == [{"role": "user", "content": "Hear <audio1> [audio not shown: this model does not read audio] "}]
+    body, _logged, handling = model.build_request((Part("text", "Hear "), Part("audio", str(wav), "audio1")))
+    assert body["messages"] == [
+        {"role": "user", "content": "Hear <audio1> [audio not shown: this model does not read audio] "}
+    ]
     assert handling == {"audio1": "dropped: model does not read audio"}
 
 
@@ -94,7 +114,9 @@ def test_prediction_key_follows_media_content_and_generation(tmp_path: Path) -> 
     m = OpenAICompatModel("m", OpenAIOptions(model="a"))
     k1 = m.prediction_key(s, "v1")
     assert m.prediction_key(s, "v2") != k1
-    assert OpenAICompatModel("m", OpenAIOptions(model="a", base_url="http://elsewhere/v1")).prediction_key(s, "v1") == k1
+    assert (
+        OpenAICompatModel("m", OpenAIOptions(model="a", base_url="http://elsewhere/v1")).prediction_key(s, "v1") == k1
+    )
     assert OpenAICompatModel("m", OpenAIOptions(model="b")).prediction_key(s, "v1") != k1
     f.write_bytes(b"two!")
     assert m.prediction_key(s, "v1") != k1

@@ -59,7 +59,9 @@ def test_replay_judges_existing_outputs_and_exports_them(tmp_path: Path) -> None
     r501 = by_id["501"]
     assert "<audio2:Speech:" in r501["content"]
     assert r501["modal"]["audio2"].startswith("Speech:") and "park" in r501["modal"]["audio2"].lower()
-    verdicts = {json.loads(x)["sample_id"]: json.loads(x) for x in (out / "verdicts.proxy-cpu.jsonl").read_text().splitlines()}
+    verdicts = {
+        json.loads(x)["sample_id"]: json.loads(x) for x in (out / "verdicts.proxy-cpu.jsonl").read_text().splitlines()
+    }
     # the deliberately incoherent record (602: text claims shapes the images do not show) scores lowest
     agreement = {k: v["scores"]["media_text_agreement"] for k, v in verdicts.items()}
     others = [v for k, v in agreement.items() if k != "image_test:602"]

@@ -97,7 +97,9 @@ def test_bad_records_are_reported_and_the_rest_scored(tmp_path: Path, dev: Dev) 
     data = tmp_path / "data"
     img_dir = data / "natural_science" / "programming" / "image"
     img_dir.mkdir(parents=True)
-    (img_dir / "ok.png").write_bytes((REPO / "data/interleaved_sample/natural_science/education/image/img_0602_01.png").read_bytes())
+    (img_dir / "ok.png").write_bytes(
+        (REPO / "data/interleaved_sample/natural_science/education/image/img_0602_01.png").read_bytes()
+    )
     missing_media = code_record(10) | {"input": {"modal": {"image1": "image/nope.png"}, "content": "See <image1>."}}
     no_modal = code_record(11) | {"input": {"modal": {}, "content": "See <audio3>."}}
     escape = code_record(12) | {"input": {"modal": {"image1": "../../../../etc/passwd"}, "content": "<image1>"}}
@@ -194,7 +196,9 @@ def test_api_key_never_reaches_results(tmp_path: Path, dev: Dev, monkeypatch) ->
     monkeypatch.setenv("EVALKIT_TEST_KEY", secret)
     write_records(tmp_path / "data" / "a.jsonl", [code_record(1)])
     cfg = write_config(tmp_path, dev.base_url)
-    cfg.write_text(cfg.read_text().replace("model: echo, modalities", "model: echo, api_key_env: EVALKIT_TEST_KEY, modalities"))
+    cfg.write_text(
+        cfg.read_text().replace("model: echo, modalities", "model: echo, api_key_env: EVALKIT_TEST_KEY, modalities")
+    )
     assert main(["--config", str(cfg), "--no-progress", "--verbose"]) == 0
     for path in (tmp_path / "results").rglob("*"):
         if path.is_file():

@@ -35,10 +35,25 @@ def test_readme_examples_run(tmp_path: Path, clean_registries) -> None:
     qa = [{"id": 1, "question": "paris", "answer": "PARIS"}, {"id": 2, "question": "2+2", "answer": "4"}]
     (tmp_path / "data" / "qa.jsonl").write_text("\n".join(json.dumps(r) for r in qa) + "\n{broken\n")
     (tmp_path / "config.yaml").write_text("dataset_root: data\n" + block("add-a-dataset-config"))
-    args = ["--config", str(tmp_path / "config.yaml"), "--plugin", str(plugin), "--model", "shout",
-            "--dataset", "my-qa", "--no-progress"]
+    args = [
+        "--config",
+        str(tmp_path / "config.yaml"),
+        "--plugin",
+        str(plugin),
+        "--model",
+        "shout",
+        "--dataset",
+        "my-qa",
+        "--no-progress",
+    ]
     assert main(args) == 0
     with (tmp_path / "eval_results" / "shout" / "my-qa" / "report.csv").open() as f:
         row = next(r for r in csv.DictReader(f) if r["subset"] == "all")
     # PARIS matches, "2+2" does not, the broken line counts as failed: 1 right of 3
-    assert (row["metric"], row["value"], row["n"], row["n_failed"], row["judge"]) == ("accuracy", "0.5", "3", "1", "exact-match")
+    assert (row["metric"], row["value"], row["n"], row["n_failed"], row["judge"]) == (
+        "accuracy",
+        "0.5",
+        "3",
+        "1",
+        "exact-match",
+    )

@@ -47,6 +47,8 @@ class Dataset:
         self.name = name
         self.options = options if options is not None else self.Options()
         self.root = root or Path("data")
+        #: the judge used when the command line names none (config entry's ``judge``, else the class default)
+        self.judge_name = self.default_judge
 
     def load(self) -> LoadResult:
         """Read the dataset. Bad records go to ``errors``; only configuration problems raise."""

@@ -99,9 +99,7 @@ class InterleavedDataset(Dataset):
         """The records files, sorted; a pattern that matches nothing is a configuration error."""
         root = self.data_root
         if not root.is_dir():
-            raise ConfigError(
-                f"dataset {self.name}: data root {root} does not exist (set dataset_root in config.yaml)"
-            )
+            raise ConfigError(f"dataset {self.name}: data root {root} does not exist (set dataset_root in config.yaml)")
         found: list[Path] = []
         for pattern in self.options.files:
             hits = sorted(p for p in root.glob(pattern) if p.is_file())
@@ -150,9 +148,8 @@ class InterleavedDataset(Dataset):
         folder = self.data_root / self.options.domain_folders.get(domain, domain) / subdomain
         inp = _require(rec, "input", dict, "")
         in_modal = self._modal(inp, "input", folder)
-        msg = self._split(_require(inp, "content", str, "input."), in_modal, {}, "input") + (
-            Part("text", self.options.instruction),
-        )
+        question = _require(inp, "content", str, "input.")
+        msg = (*self._split(question, in_modal, {}, "input"), Part("text", self.options.instruction))
         references: Msg = ()
         if "output" in rec:
             out = _require(rec, "output", dict, "")
@@ -165,7 +162,7 @@ class InterleavedDataset(Dataset):
             "domain": domain,
             "subdomain": subdomain,
             "subset": path.stem,
-            "question": _require(inp, "content", str, "input."),
+            "question": question,
             "file": str(path),
             "line": line,
         }

@@ -89,7 +89,7 @@ class Judge:
 
     def identity(self) -> dict[str, Any]:
         """What determines this judge's verdicts."""
-        opts = asdict(self.options) if is_dataclass(self.options) else {}
+        opts = asdict(self.options) if is_dataclass(self.options) and not isinstance(self.options, type) else {}
         return {"judge": type(self).__name__, "version": self.version, "options": opts}
 
     def describe(self) -> str:
@@ -110,7 +110,12 @@ class Judge:
 
     async def judge(self, sample: Sample, pred: Prediction) -> Verdict:
         """Run ``score`` and turn the outcome into a Verdict; exceptions become recorded failures."""
-        base = {"sample_id": sample.id, "judge": self.name, "key": self.verdict_key(pred), "pred_key": pred.key}
+        base: dict[str, Any] = {
+            "sample_id": sample.id,
+            "judge": self.name,
+            "key": self.verdict_key(pred),
+            "pred_key": pred.key,
+        }
         if not pred.ok:
             return Verdict(**base, parse_status="skipped", error=f"no prediction: {pred.error}")
         try:

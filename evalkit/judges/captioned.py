@@ -81,7 +81,9 @@ class CaptioningJudge(Judge):
         try:
             return await self.cache.get(part, captioner)
         except Exception as exc:
-            raise JudgeFailure(f"captioning <{tag}> ({part.type}, {captioner.name}) failed: {error_text(exc)}") from None
+            raise JudgeFailure(
+                f"captioning <{tag}> ({part.type}, {captioner.name}) failed: {error_text(exc)}"
+            ) from None
 
     async def view(self, sample: Sample, pred: Prediction) -> View:
         """Caption every tag of the question and the answer and inline the captions."""

@@ -224,7 +224,9 @@ def resolve_tags(text: str, pred: Prediction, sample: Sample) -> tuple[dict[str,
 
 def inline_captions(text: str, captions: dict[str, str]) -> str:
     """Replace ``<tag>`` with ``<tag:caption>`` (tags without a caption stay as they are)."""
-    return TAG_RE.sub(lambda m: f"<{m.group(1)}:{captions[m.group(1)]}>" if m.group(1) in captions else m.group(0), text)
+    return TAG_RE.sub(
+        lambda m: f"<{m.group(1)}:{captions[m.group(1)]}>" if m.group(1) in captions else m.group(0), text
+    )
 
 
 def input_media(msg: Msg) -> dict[str, Part]:

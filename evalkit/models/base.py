@@ -58,7 +58,7 @@ class Model:
 
     def identity(self) -> dict[str, Any]:
         """What determines this model's answers: backend, options that matter, generation config."""
-        opts = asdict(self.options) if is_dataclass(self.options) else {}
+        opts = asdict(self.options) if is_dataclass(self.options) and not isinstance(self.options, type) else {}
         return {
             "backend": type(self).__name__,
             "options": {k: v for k, v in opts.items() if k not in self.NOT_IN_KEY},

@@ -123,7 +123,7 @@ class OpenAICompatModel(Model):
                         f"model {self.name}: {self.base_url} refused the API key (HTTP {resp.status}); "
                         f"set {self.options.api_key_env or 'the key variable'} in the environment or .env"
                     )
-        except (aiohttp.ClientConnectionError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientConnectionError):
             await self.close()
             hint = self.options.serve_command or "an OpenAI-compatible server"
             raise ModelError(f"model {self.name}: nothing answers at {self.base_url}. Start it with: {hint}") from None
@@ -205,7 +205,7 @@ class OpenAICompatModel(Model):
                     raise ModelError(f"HTTP {resp.status} from {self.base_url}: {text}")
                 data: dict[str, Any] = await resp.json(content_type=None)
                 return data
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RetryableError(f"no reply within {self.options.timeout_s:g} s") from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
             raise RetryableError(f"{type(exc).__name__}: {exc}") from None
