@@ -507,7 +507,10 @@ def test_local_server_times_out_and_kills_the_group(tmp_path: Path) -> None:
         "time.sleep(60)"
     )
     server = LocalServer(
-        [sys.executable, "-c", script, str(pids)], f"http://127.0.0.1:{free_port()}/v1", startup_timeout_s=2
+        [sys.executable, "-c", script, str(pids)],
+        f"http://127.0.0.1:{free_port()}/v1",
+        startup_timeout_s=2,
+        log_path=tmp_path / "server.log",
     )
     started = time.monotonic()
     with pytest.raises(ConfigError, match="did not answer"):

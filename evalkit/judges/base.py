@@ -80,6 +80,7 @@ class Judge:
         self.options = options if options is not None else self.Options()
         self.ctx = ctx
         self.concurrency = int(getattr(self.options, "concurrency", type(self).concurrency))
+        self._identity_hash = ""
 
     async def start(self) -> None:
         """Start the models the judge holds."""
@@ -102,7 +103,9 @@ class Judge:
 
     def verdict_key(self, pred: Prediction) -> str:
         """Hash of the judge identity and the judged prediction."""
-        return stable_hash({"judge": self.identity(), "pred": pred.key})
+        if not self._identity_hash:  # the judge's config is fixed once built: hash it once
+            self._identity_hash = stable_hash(self.identity(), 32)
+        return stable_hash({"judge": self._identity_hash, "pred": pred.key})
 
     async def score(self, sample: Sample, pred: Prediction) -> Scored:
         """Score one prediction; raise JudgeFailure (or anything) when it cannot."""

@@ -41,6 +41,7 @@ class Model:
         self.options = options if options is not None else self.Options()
         self.gen = gen or GenConfig()
         self.concurrency = int(getattr(self.options, "concurrency", type(self).concurrency))
+        self._identity_hash = ""
 
     async def start(self) -> None:
         """Connect, check the endpoint, start a local server: called once before the first sample."""
@@ -68,7 +69,9 @@ class Model:
     def prediction_key(self, sample: Sample, prompt_version: str) -> str:
         """Hash of the msg (media by content), this model's identity and the dataset's prompt version."""
         msg = [[p.type, content_id(Path(p.value)) if p.is_media else p.value, p.tag] for p in sample.msg]
-        return stable_hash({"msg": msg, "model": self.identity(), "prompt": prompt_version})
+        if not self._identity_hash:  # options are frozen: hash them once, not per sample
+            self._identity_hash = stable_hash(self.identity(), 32)
+        return stable_hash({"msg": msg, "model": self._identity_hash, "prompt": prompt_version})
 
     async def predict(self, sample: Sample, key: str) -> Prediction:
         """Run ``respond`` and turn the outcome, answer or exception, into a Prediction."""
