@@ -8,11 +8,23 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from evalkit.config import Config
+from evalkit.datasets.base import Dataset
 from evalkit.errors import ConfigError
 from evalkit.factory import build_dataset, build_judge, build_model
-from evalkit.report import REPORT_FIELDS, csv_text, failure_rows, outcomes, report_rows, scored_export
+from evalkit.models.base import Model
+from evalkit.report import (
+    FAILURE_FIELDS,
+    REPORT_FIELDS,
+    csv_text,
+    failure_rows,
+    merge_rows,
+    outcomes,
+    report_rows,
+    scored_export,
+)
 from evalkit.runner import StageStats, evaluate, infer, stored_predictions
 from evalkit.store import RunStore, write_atomic
 from evalkit.types import Prediction
@@ -70,6 +82,7 @@ class JobResult:
         judge: judging counts.
         judge_name: the judge that produced the rows.
         bad_records: number of records that could not be read.
+        mean_latency_s: mean model call time of the successful predictions.
     """
 
     store: RunStore
@@ -78,6 +91,7 @@ class JobResult:
     judge: StageStats = field(default_factory=StageStats)
     judge_name: str = ""
     bad_records: int = 0
+    mean_latency_s: float | None = None
 
 
 def _versions() -> dict[str, str]:
@@ -135,33 +149,48 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     result.judge_name = judge_name
     items = outcomes(samples, errors, preds, verdicts)
     result.rows = report_rows(spec.dataset, judge_name, judge.metrics, items)
-    write_atomic(store.report_path, csv_text(result.rows, REPORT_FIELDS))
-    write_atomic(
-        store.failures_path, csv_text(failure_rows(items, judge_name), ("sample_id", "stage", "reason", "judge"))
-    )
+    write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, judge_name), REPORT_FIELDS))
+    failures = merge_rows(store.failures_path, failure_rows(items, judge_name), judge_name)
+    write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
     write_atomic(store.export_path(judge_name), scored_export(samples, verdicts))
-    manifest = {
-        "model": {"name": model.name, "identity": model.identity()},
-        "dataset": {
-            "name": dataset.name,
-            "class": type(dataset).__name__,
-            "prompt_version": pv,
-            "samples": len(samples),
-            "bad_records": len(errors),
-        },
-        "judge": {"name": judge_name, "describe": judge.describe(), "identity": judge.identity()},
-        "prompt_hashes": {"dataset": pv, **judge.prompt_hashes()},
-        "config": cfg.public(),
-        "packages": _versions(),
-        "git_sha": _git_sha(),
+    judge_entry = {
+        "describe": judge.describe(),
+        "identity": judge.identity(),
+        "prompt_hashes": judge.prompt_hashes(),
         "stats": {"infer": vars(result.infer), "judge": vars(result.judge), "mode": spec.mode, "reeval": spec.reeval},
-        "mean_latency_s": _mean_latency(preds),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_s": round(time.time() - started, 3),
     }
-    write_atomic(store.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+    counts = {"samples": len(samples), "bad_records": len(errors)}
+    write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
+    result.mean_latency_s = _mean_latency(preds)
     return result
+
+
+def write_manifest(
+    store: RunStore,
+    cfg: Config,
+    model: Model,
+    dataset: Dataset,
+    counts: dict[str, int],
+    judge_entries: dict[str, Any],
+) -> None:
+    """Write manifest.json; entries of judges run before on the same predictions are kept."""
+    judges: dict[str, Any] = {}
+    if store.manifest_path.exists():
+        judges = json.loads(store.manifest_path.read_text(encoding="utf-8")).get("judges", {})
+    judges.update(judge_entries)
+    manifest = {
+        "model": {"name": model.name, "identity": model.identity()},
+        "dataset": {"name": dataset.name, "class": type(dataset).__name__, "prompt_version": dataset.prompt_version}
+        | counts,
+        "judges": judges,
+        "config": cfg.public(),
+        "packages": _versions(),
+        "git_sha": _git_sha(),
+    }
+    write_atomic(store.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _mean_latency(preds: dict[str, Prediction]) -> float | None:

@@ -19,6 +19,7 @@ from evalkit.store import write_atomic
 from evalkit.types import Prediction, RecordError, Sample, Verdict
 
 REPORT_FIELDS = ("dataset", "subset", "metric", "value", "n", "n_failed", "judge")
+FAILURE_FIELDS = ("sample_id", "stage", "reason", "judge")
 BREAKDOWN_KEYS = ("subset", "domain", "subdomain", "difficulty")
 
 
@@ -110,6 +111,15 @@ def csv_text(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def merge_rows(path: Path, rows: list[dict[str, str]], judge: str) -> list[dict[str, str]]:
+    """Rows of ``path`` from other judges, then ``rows``: one report file holds every judge's numbers."""
+    kept: list[dict[str, str]] = []
+    if path.exists():
+        with path.open(encoding="utf-8") as f:
+            kept = [r for r in csv.DictReader(f) if r.get("judge") != judge]
+    return kept + rows
 
 
 def failure_rows(items: Sequence[Outcome], judge: str) -> list[dict[str, str]]:

@@ -103,8 +103,13 @@ def test_leaderboard_lists_every_report_with_its_judge(tmp_path: Path, dev: Dev)
     cfg = write_config(tmp_path, dev.base_url)
     assert main(["--config", str(cfg), "--no-progress"]) == 0
     assert main(["--config", str(cfg), "--model", "replay", "--no-progress"]) == 0
+    assert main(["--config", str(cfg), "--model", "replay", "--judge", "exact-match", "--no-progress"]) == 0
+    # one report per model x dataset holds the rows of every judge run on it
+    report = (tmp_path / "results" / "replay" / "ds" / "report.csv").read_text()
+    assert ",coherence," in report and ",accuracy,1,3,0,exact-match" in report
     out = tmp_path / "LB.md"
     assert main(["leaderboard", "--config", str(cfg), "--output", str(out)]) == 0
     text = out.read_text()
     assert "## ds" in text and "coherence [llm]" in text
     assert "| echo |" in text and "| replay |" in text and "(3/3)" in text
+    assert "accuracy [exact-match]" in text and "| replay | 1 (3/3) |" in text

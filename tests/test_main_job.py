@@ -37,7 +37,7 @@ def test_main_job_end_to_end_then_rerun_reuses_everything(tmp_path: Path) -> Non
     tea = next(v for v in verdicts if v["sample_id"] == "audio_test:502")
     assert "three minutes" in tea["details"]["question"].lower() or "3 minutes" in tea["details"]["question"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert "CPU proxy" in manifest["judge"]["describe"] and manifest["packages"]["llama_cpp_python"]
+    assert "CPU proxy" in manifest["judges"]["proxy-cpu"]["describe"] and manifest["packages"]["llama_cpp_python"]
     assert "smollm2-cpu" in first.stdout and "answer_relevance" in first.stdout
 
     second = run(tmp_path)

@@ -56,7 +56,9 @@ def test_infer_eval_reeval_reuses_predictions(tmp_path: Path, dev: Dev) -> None:
     assert main(["--config", str(cfg2), "--no-progress"]) == 0
     assert dev.requests() == before
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert manifest["judge"]["name"] == "llm" and "coherence-rubric-v1" in manifest["prompt_hashes"]
+    assert set(manifest["judges"]) == {"llm"}  # the llm judge entry was replaced by its rerun, not duplicated
+    assert "coherence-rubric-v1" in manifest["judges"]["llm"]["prompt_hashes"]
+    assert manifest["dataset"]["prompt_version"] == "interleaved-v1" and manifest["dataset"]["samples"] == 6
 
 
 def test_reeval_ignores_stored_verdicts(tmp_path: Path, dev: Dev) -> None:
