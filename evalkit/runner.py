@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from tqdm import tqdm
@@ -62,6 +63,32 @@ async def run_pool(
         bar.close()
 
 
+R = TypeVar("R", Prediction, Verdict)
+
+
+async def _produce(
+    todo: Sequence[Sample],
+    make: Callable[[Sample], Awaitable[R]],
+    path: Path,
+    current: dict[str, R],
+    stats: StageStats,
+    concurrency: int,
+    desc: str,
+    progress: bool,
+) -> None:
+    """Make one record per sample in the pool and append each to ``path`` the moment it exists."""
+    with AppendLog(path) as log:
+
+        async def one(s: Sample) -> None:
+            rec = await make(s)
+            log.append(rec.to_json())
+            current[s.id] = rec
+            stats.ran += 1
+            stats.failed += not rec.ok
+
+        await run_pool(todo, one, concurrency, desc, progress)
+
+
 async def infer(
     model: Model,
     samples: Sequence[Sample],
@@ -92,16 +119,12 @@ async def infer(
         return current, stats
     await model.start()
     try:
-        with AppendLog(store.predictions_path) as log:
 
-            async def one(s: Sample) -> None:
-                p = await model.predict(s, keys[s.id])
-                log.append(p.to_json())
-                current[s.id] = p
-                stats.ran += 1
-                stats.failed += not p.ok
+        async def predict(s: Sample) -> Prediction:
+            return await model.predict(s, keys[s.id])
 
-            await run_pool(todo, one, concurrency or model.concurrency, f"infer {model.name}", progress)
+        conc = concurrency or model.concurrency
+        await _produce(todo, predict, store.predictions_path, current, stats, conc, f"infer {model.name}", progress)
     finally:
         await model.close()
     return current, stats
@@ -151,16 +174,13 @@ async def evaluate(
         return current, stats
     await judge.start()
     try:
-        with AppendLog(store.verdicts_path(judge.name)) as log:
 
-            async def one(s: Sample) -> None:
-                v = await judge.judge(s, preds[s.id])
-                log.append(v.to_json())
-                current[s.id] = v
-                stats.ran += 1
-                stats.failed += not v.ok
+        async def verdict(s: Sample) -> Verdict:
+            return await judge.judge(s, preds[s.id])
 
-            await run_pool(todo, one, concurrency or judge.concurrency, f"judge {judge.name}", progress)
+        path = store.verdicts_path(judge.name)
+        conc = concurrency or judge.concurrency
+        await _produce(todo, verdict, path, current, stats, conc, f"judge {judge.name}", progress)
     finally:
         await judge.close()
     return current, stats

@@ -231,31 +231,11 @@ class Verdict:
         return not self.error and self.parse_status == "ok"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "sample_id": self.sample_id,
-            "judge": self.judge,
-            "key": self.key,
-            "pred_key": self.pred_key,
-            "scores": self.scores,
-            "raw": self.raw,
-            "parse_status": self.parse_status,
-            "error": self.error,
-            "details": self.details,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Verdict:
-        return cls(
-            sample_id=d["sample_id"],
-            judge=d["judge"],
-            key=d["key"],
-            pred_key=d["pred_key"],
-            scores=d.get("scores", {}),
-            raw=d.get("raw"),
-            parse_status=d.get("parse_status", "ok"),
-            error=d.get("error", ""),
-            details=d.get("details", {}),
-        )
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
 
 
 @dataclass(frozen=True)
