@@ -148,7 +148,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     )
     result.judge_name = judge_name
     items = outcomes(samples, errors, preds, verdicts)
-    result.rows = report_rows(spec.dataset, judge_name, judge.metrics, items)
+    result.rows = report_rows(spec.dataset, judge_name, judge.metrics, items, judge.summarize)
     write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, judge_name), REPORT_FIELDS))
     failures = merge_rows(store.failures_path, failure_rows(items, judge_name), judge_name)
     write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ class Outcome:
         scores: metric -> value.
         stage: ``record``, ``predict``, ``judge`` or empty when judged.
         reason: why it failed.
+        details: the verdict's details (counts a corpus-level metric sums, such as WER's errors and words).
     """
 
     sample_id: str
@@ -40,6 +41,7 @@ class Outcome:
     scores: dict[str, float]
     stage: str = ""
     reason: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 def outcomes(
@@ -70,7 +72,7 @@ def outcomes(
         elif not v.ok:
             out.append(Outcome(s.id, s.meta, {}, "judge", f"{v.parse_status}: {v.error}"))
         else:
-            out.append(Outcome(s.id, s.meta, v.scores))
+            out.append(Outcome(s.id, s.meta, v.scores, details=v.details))
     return out
 
 
@@ -78,8 +80,22 @@ def _fmt(x: float) -> str:
     return f"{x:.6f}".rstrip("0").rstrip(".")
 
 
-def report_rows(dataset: str, judge: str, metrics: Sequence[str], items: Sequence[Outcome]) -> list[dict[str, str]]:
-    """Rows (dataset, subset, metric, value, n, n_failed, judge) overall and per breakdown key."""
+def mean_of(metric: str, scored: Sequence[Outcome]) -> float:
+    """The default summary of a metric: the mean of its per-sample values."""
+    return sum(o.scores[metric] for o in scored) / len(scored)
+
+
+Summarize = Callable[[str, Sequence[Outcome]], float]
+
+
+def report_rows(
+    dataset: str, judge: str, metrics: Sequence[str], items: Sequence[Outcome], summarize: Summarize = mean_of
+) -> list[dict[str, str]]:
+    """Rows (dataset, subset, metric, value, n, n_failed, judge) overall and per breakdown key.
+
+    ``summarize(metric, scored)`` turns the outcomes that have the metric into one value (the mean by default;
+    corpus-level metrics such as WER sum counts kept in the details instead).
+    """
     groups: dict[str, list[Outcome]] = {"all": list(items)}
     for key in BREAKDOWN_KEYS:
         for o in items:
@@ -88,8 +104,8 @@ def report_rows(dataset: str, judge: str, metrics: Sequence[str], items: Sequenc
     rows = []
     for subset, group in groups.items():
         for metric in metrics:
-            values = [o.scores[metric] for o in group if metric in o.scores]
-            value = _fmt(sum(values) / len(values)) if values else ""
+            scored = [o for o in group if metric in o.scores]
+            value = _fmt(summarize(metric, scored)) if scored else ""
             rows.append(
                 {
                     "dataset": dataset,
@@ -97,7 +113,7 @@ def report_rows(dataset: str, judge: str, metrics: Sequence[str], items: Sequenc
                     "metric": metric,
                     "value": value,
                     "n": str(len(group)),
-                    "n_failed": str(len(group) - len(values)),
+                    "n_failed": str(len(group) - len(scored)),
                     "judge": judge,
                 }
             )

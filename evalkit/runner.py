@@ -157,6 +157,7 @@ async def evaluate(
 
     Samples without a prediction get no verdict here; reports count them as failed.
     """
+    judge.prepare(samples, preds)
     stored = {} if reeval else store.load_verdicts(judge.name)
     current: dict[str, Verdict] = {}
     todo: list[Sample] = []

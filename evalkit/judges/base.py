@@ -6,13 +6,14 @@ backends, same retries). Failures are Verdicts with an error, never default scor
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from evalkit.models.base import Model
 from evalkit.registry import Registry
+from evalkit.report import Outcome, mean_of
 from evalkit.types import Prediction, Sample, Verdict, error_text, stable_hash
 
 
@@ -106,6 +107,16 @@ class Judge:
         if not self._identity_hash:  # the judge's config is fixed once built: hash it once
             self._identity_hash = stable_hash(self.identity(), 32)
         return stable_hash({"judge": self._identity_hash, "pred": pred.key})
+
+    def prepare(self, samples: Sequence[Sample], preds: dict[str, Prediction]) -> None:
+        """See the whole corpus before any verdict key is computed (corpus statistics such as CIDEr's IDF).
+
+        A judge whose scores depend on the corpus must fold a hash of it into ``identity()`` here.
+        """
+
+    def summarize(self, metric: str, scored: Sequence[Outcome]) -> float:
+        """One value of ``metric`` over the outcomes that have it: the mean unless a judge knows better."""
+        return mean_of(metric, scored)
 
     async def score(self, sample: Sample, pred: Prediction) -> Scored:
         """Score one prediction; raise JudgeFailure (or anything) when it cannot."""
