@@ -24,9 +24,10 @@ def test_main_job_end_to_end_then_rerun_reuses_everything(tmp_path: Path) -> Non
     out = tmp_path / "smollm2-cpu" / "interleaved"
     preds = [json.loads(x) for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert len(preds) == 12 and all(p["error"] == "" and p["text"].strip() for p in preds)
-    # the text-only model was told, per media item, that it could not see it; the prediction says so
+    # the text-only model got a Whisper transcript of the audio it cannot hear; the prediction says so
     audio = next(p for p in preds if p["sample_id"] == "audio_test:501")
-    assert audio["meta"]["media"] == {"audio1": "dropped: model does not read audio"}
+    assert audio["meta"]["media"] == {"audio1": "described by whisper-cpu"}
+    assert "park" in json.dumps(audio["prompt"]).lower()
     with (out / "report.csv").open() as f:
         rows = {(r["subset"], r["metric"]): r for r in csv.DictReader(f)}
     rel = rows[("all", "answer_relevance")]

@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalkit.captions import CaptionCache, Captioner, inline_captions, make_captioner, resolve_tags
 from evalkit.judges.base import Judge, JudgeContext, JudgeFailure
-from evalkit.judges.captions import CaptionCache, Captioner, inline_captions, make_captioner, resolve_tags
 from evalkit.types import Part, Prediction, Sample, error_text
 
 CPU_CAPTIONERS = {

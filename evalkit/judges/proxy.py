@@ -17,9 +17,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from evalkit.captions import TAG_RE
 from evalkit.judges.base import JUDGES, JudgeContext, Scored
 from evalkit.judges.captioned import CaptioningJudge
-from evalkit.judges.captions import TAG_RE
 from evalkit.types import Prediction, Sample
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+")

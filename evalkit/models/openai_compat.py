@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
 from evalkit.errors import ModelError
 from evalkit.models.base import MODELS, Model
+from evalkit.models.describe_media import MediaDescriber
 from evalkit.models.openai_messages import to_openai_content
 from evalkit.types import Generation, Msg
 
@@ -39,6 +40,8 @@ class OpenAIOptions:
         concurrency: requests in flight at once.
         serve_command: the command that starts the server, printed when nothing answers at base_url.
         embedded: ``smollm2`` to have evalkit start llama.cpp's server on loopback (CPU default).
+        describe_media: modality -> CPU captioner for media the model cannot read (``audio: whisper-cpu``);
+            the model then gets a tagged description instead of a "not shown" note.
     """
 
     base_url: str = "http://localhost:8000/v1"
@@ -53,6 +56,7 @@ class OpenAIOptions:
     concurrency: int = 8
     serve_command: str = ""
     embedded: str = ""
+    describe_media: dict[str, str] = field(default_factory=dict)
 
 
 class RetryableError(Exception):
@@ -94,6 +98,9 @@ class OpenAICompatModel(Model):
         self._session: aiohttp.ClientSession | None = None
         self._server: Any = None
         self.requests_sent = 0
+        self._describer: MediaDescriber | None = None
+        if self.options.describe_media:
+            self._describer = MediaDescriber(self.options.describe_media)
 
     async def start(self) -> None:
         if self.options.embedded:
@@ -165,7 +172,11 @@ class OpenAICompatModel(Model):
         return body, {**body, "messages": logged}, conv.handling
 
     async def generate_inner(self, msg: Msg) -> Generation:
+        described: dict[str, str] = {}
+        if self._describer is not None:
+            msg, described = await self._describer.apply(msg, self.options.modalities)
         body, logged, handling = self.build_request(msg)
+        handling = {**handling, **described}
         data = await self._post_with_retries(body)
         choice = (data.get("choices") or [{}])[0]
         content = (choice.get("message") or {}).get("content")
