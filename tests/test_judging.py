@@ -8,8 +8,8 @@ from pathlib import Path
 
 from conftest import REPO, Dev, code_record, write_config, write_records
 
-from evalkit.cli import main
 from evalkit.captions import CaptionCache, Captioner, inline_captions, resolve_tags
+from evalkit.cli import main
 from evalkit.types import Part, Prediction, Sample
 
 
