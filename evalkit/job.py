@@ -153,6 +153,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     failures = merge_rows(store.failures_path, failure_rows(items, judge_name), judge_name)
     write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
     write_atomic(store.export_path(judge_name), scored_export(samples, verdicts))
+    judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
     judge_entry = {
         "describe": judge.describe(),
         "identity": judge.identity(),

@@ -6,7 +6,7 @@ backends, same retries). Failures are Verdicts with an error, never default scor
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from evalkit.models.base import Model
 from evalkit.registry import Registry
 from evalkit.report import Outcome, mean_of
-from evalkit.types import Prediction, Sample, Verdict, error_text, stable_hash
+from evalkit.types import Prediction, RecordError, Sample, Verdict, error_text, stable_hash
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,8 @@ class Judge:
     """
 
     Options: ClassVar[type] = NoOptions
-    #: the score names this judge produces, in report order.
-    metrics: ClassVar[tuple[str, ...]] = ()
+    #: the score names this judge produces, in report order; an instance may set its own from its options.
+    metrics: tuple[str, ...] = ()
     #: bump when the prompt or scoring changes: stored verdicts are then redone.
     version: ClassVar[str] = "v1"
     concurrency: int = 4
@@ -113,6 +113,18 @@ class Judge:
 
         A judge whose scores depend on the corpus must fold a hash of it into ``identity()`` here.
         """
+
+    def write_outputs(
+        self,
+        store_dir: Path,
+        dataset: str,
+        samples: Sequence[Sample],
+        preds: Mapping[str, Prediction],
+        verdicts: Mapping[str, Verdict],
+        errors: Sequence[RecordError] = (),
+    ) -> dict[str, Path]:
+        """Write files in a benchmark's own output format next to report.csv; returns name -> path."""
+        return {}
 
     def summarize(self, metric: str, scored: Sequence[Outcome]) -> float:
         """One value of ``metric`` over the outcomes that have it: the mean unless a judge knows better."""
