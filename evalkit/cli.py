@@ -10,7 +10,7 @@ from pathlib import Path
 
 from evalkit.config import Config, load_config
 from evalkit.datasets import DATASETS
-from evalkit.errors import EvalkitError
+from evalkit.errors import ConfigError, EvalkitError
 from evalkit.factory import import_plugins
 from evalkit.job import JobResult, JobSpec, run_job, summary_lines
 from evalkit.judges import JUDGES
@@ -26,6 +26,7 @@ EPILOG = """examples:
   python run.py --model smollm2-cpu --reeval --judge coherence   # re-judge, never re-infer
   python run.py leaderboard                           # regenerate LEADERBOARD.md from eval_results/
   python run.py --list models
+  python run.py serve --model Qwen2.5-Omni-3B --dry-run   # print the vllm serve command; without --dry-run, run it
 """
 
 
@@ -40,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "leaderboard"),
-        help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md from the work dir",
+        choices=("run", "leaderboard", "serve"),
+        help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md from the work dir; "
+        "serve: start the vLLM server of --model and wait in the foreground until Ctrl-C",
     )
     p.add_argument("--model", nargs="+", metavar="M", help="model entries of config.yaml (default: defaults.model)")
     p.add_argument(
@@ -91,7 +93,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    _add_serve_flags(p)
     return p
+
+
+def _add_serve_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("serve", "flags of `run.py serve` (other commands ignore them)")
+    g.add_argument("--dry-run", action="store_true", help="print the vllm serve command line and exit")
+    g.add_argument("--port", type=int, metavar="N", help="listen port (default: the port of the entry's base_url)")
+    g.add_argument(
+        "--startup-timeout",
+        type=float,
+        default=1800.0,
+        metavar="S",
+        help="seconds to wait for the server to answer (default: 1800; weights may be downloading)",
+    )
+    g.add_argument("--ready-file", type=Path, metavar="PATH", help="write the base URL here once the server answers")
 
 
 def _list(cfg: Config, what: str) -> None:
@@ -146,6 +163,23 @@ def _print(results: list[tuple[str, JobResult]]) -> None:
         )
 
 
+def _serve(args: argparse.Namespace, cfg: Config, work_dir: Path) -> int:
+    from evalkit.serve import plan_serve, run_serve
+    from evalkit.store import safe_name
+
+    models = args.model or [cfg.defaults.get("model", "smollm2-cpu")]
+    if len(models) != 1:
+        raise ConfigError(f"serve starts one model, got {len(models)}: {' '.join(models)}")
+    plan = plan_serve(cfg, models[0], args.port)
+    if args.dry_run:
+        print(plan.command_text())
+        if plan.note:
+            print(f"# note: {plan.note}")
+        return 0
+    log_path = work_dir / "logs" / f"serve-{safe_name(plan.name)}.log"
+    return run_serve(plan, log_path=log_path, startup_timeout_s=args.startup_timeout, ready_file=args.ready_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of run.py; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -153,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
-        from dotenv import load_dotenv
+        from dotenv import find_dotenv, load_dotenv
 
-        load_dotenv(override=False)  # secrets only; never echoed
+        load_dotenv(find_dotenv(usecwd=True), override=False)  # secrets from ./.env (or a parent); never echoed
         cfg = load_config(args.config)
         import_plugins(cfg.plugins, cfg.path.parent)
         import_plugins(args.plugin, Path.cwd())
@@ -163,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             _list(cfg, args.list)
             return 0
+        if args.command == "serve":
+            return _serve(args, cfg, work_dir)
         if args.command == "leaderboard":
             n = write_leaderboard(work_dir, args.output)
             print(f"wrote {args.output} from {n} report(s) under {work_dir}")

@@ -72,7 +72,7 @@ def build_dataset(cfg: Config, name: str) -> Dataset:
     opts = dict(entry.options)
     judge = str(opts.pop("judge", "") or "")
     dataset = cls(name, build_options(cls.Options, opts, f"{cfg.path}: datasets.{name}"), cfg.dataset_root)
-    dataset.judge_name = judge or cls.default_judge
+    dataset.judge_name = judge or dataset.judge_name  # the instance may pick its default from its options
     return dataset
 
 

@@ -1,6 +1,19 @@
 """Judges. Importing this package registers the built-in judges."""
 
-from evalkit.judges import coherence, exact_match, proxy, retrieval
+from evalkit.judges import asr, audio_qa, choice, coherence, exact_match, proxy, retrieval
 from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
 
-__all__ = ["JUDGES", "Judge", "JudgeContext", "JudgeFailure", "Scored", "coherence", "exact_match", "proxy", "retrieval"]
+__all__ = [
+    "JUDGES",
+    "Judge",
+    "JudgeContext",
+    "JudgeFailure",
+    "Scored",
+    "asr",
+    "audio_qa",
+    "choice",
+    "coherence",
+    "exact_match",
+    "proxy",
+    "retrieval",
+]

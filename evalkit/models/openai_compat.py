@@ -42,6 +42,7 @@ class OpenAIOptions:
         embedded: ``smollm2`` to have evalkit start llama.cpp's server on loopback (CPU default).
         describe_media: modality -> CPU captioner for media the model cannot read (``audio: whisper-cpu``);
             the model then gets a tagged description instead of a "not shown" note.
+        serve: overrides of evalkit.models.catalog.VLLMSettings for ``run.py serve``.
     """
 
     base_url: str = "http://localhost:8000/v1"
@@ -57,6 +58,7 @@ class OpenAIOptions:
     serve_command: str = ""
     embedded: str = ""
     describe_media: dict[str, str] = field(default_factory=dict)
+    serve: dict[str, Any] = field(default_factory=dict)
 
 
 class RetryableError(Exception):
@@ -88,7 +90,7 @@ class OpenAICompatModel(Model):
 
     Options = OpenAIOptions
     NOT_IN_KEY = frozenset(
-        {"base_url", "api_key_env", "timeout_s", "max_retries", "backoff_s", "concurrency", "serve_command"}
+        {"base_url", "api_key_env", "timeout_s", "max_retries", "backoff_s", "concurrency", "serve_command", "serve"}
     )
     options: OpenAIOptions
 
