@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalkit.errors import ConfigError
 from evalkit.registry import Registry
 from evalkit.types import RecordError, Sample
 
@@ -56,3 +57,38 @@ class Dataset:
 
 
 DATASETS: Registry[type[Dataset]] = Registry("dataset")
+
+
+class FilesDataset(Dataset):
+    """A dataset read from files matched by ``options.files`` under ``options.root`` (relative to dataset_root).
+
+    Subclasses implement ``_load_file(path, result)``; each file is read in sorted order.
+    """
+
+    @property
+    def data_root(self) -> Path:
+        """The folder the records files and media paths are relative to."""
+        sub = str(getattr(self.options, "root", ""))
+        return (self.root / sub).resolve() if sub else self.root.resolve()
+
+    def files(self) -> list[Path]:
+        """The records files, sorted; a pattern that matches nothing is a configuration error."""
+        root = self.data_root
+        if not root.is_dir():
+            raise ConfigError(f"dataset {self.name}: data root {root} does not exist (set dataset_root or root)")
+        found: list[Path] = []
+        for pattern in getattr(self.options, "files", ()):
+            hits = sorted(p for p in root.glob(pattern) if p.is_file())
+            if not hits:
+                raise ConfigError(f"dataset {self.name}: no file matches {pattern!r} under {root}")
+            found.extend(h for h in hits if h not in found)
+        return found
+
+    def load(self) -> LoadResult:
+        result = LoadResult()
+        for path in self.files():
+            self._load_file(path, result)
+        return result
+
+    def _load_file(self, path: Path, result: LoadResult) -> None:
+        raise NotImplementedError

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, Dataset, LoadResult
-from evalkit.errors import ConfigError, DatasetError
+from evalkit.datasets.base import DATASETS, FilesDataset, LoadResult
+from evalkit.errors import DatasetError
 from evalkit.types import Msg, Part, RecordError, Sample
 
 TAG_RE = re.compile(r"<(image|audio|video|document|code|threeD)(\d+)>")
@@ -83,36 +83,13 @@ def _require(obj: Any, key: str, kind: type, where: str) -> Any:
 
 
 @DATASETS.register("interleaved")
-class InterleavedDataset(Dataset):
+class InterleavedDataset(FilesDataset):
     """Interleaved coherence records; each file of ``files`` is a subset."""
 
     Options = InterleavedOptions
     prompt_version = "interleaved-v1"
     default_judge = "proxy-cpu"
     options: InterleavedOptions
-
-    @property
-    def data_root(self) -> Path:
-        return (self.root / self.options.root).resolve() if self.options.root else self.root.resolve()
-
-    def files(self) -> list[Path]:
-        """The records files, sorted; a pattern that matches nothing is a configuration error."""
-        root = self.data_root
-        if not root.is_dir():
-            raise ConfigError(f"dataset {self.name}: data root {root} does not exist (set dataset_root in config.yaml)")
-        found: list[Path] = []
-        for pattern in self.options.files:
-            hits = sorted(p for p in root.glob(pattern) if p.is_file())
-            if not hits:
-                raise ConfigError(f"dataset {self.name}: no file matches {pattern!r} under {root}")
-            found.extend(h for h in hits if h not in found)
-        return found
-
-    def load(self) -> LoadResult:
-        result = LoadResult()
-        for path in self.files():
-            self._load_file(path, result)
-        return result
 
     def _load_file(self, path: Path, result: LoadResult) -> None:
         seen: set[str] = set()

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, Dataset, LoadResult
+from evalkit.datasets.base import DATASETS, FilesDataset, LoadResult
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.judges.choice import format_options, gold_letter, options_from_choices, parse_options
 from evalkit.types import Part, RecordError, Sample
@@ -74,7 +74,7 @@ class KimiAudioOptions:
 
 
 @DATASETS.register("kimi-audio")
-class KimiAudioDataset(Dataset):
+class KimiAudioDataset(FilesDataset):
     """Kimi-Audio-Evalkit JSONL records; ``task`` picks the prompt and the default judge."""
 
     Options = KimiAudioOptions
@@ -100,29 +100,6 @@ class KimiAudioDataset(Dataset):
             except (KeyError, IndexError, ValueError) as exc:
                 raise ConfigError(f"{where}: bad prompt template {text!r}: {exc!r}") from None
         self.judge_name = DEFAULT_JUDGES[opts.task]
-
-    @property
-    def data_root(self) -> Path:
-        return (self.root / self.options.root).resolve() if self.options.root else self.root.resolve()
-
-    def files(self) -> list[Path]:
-        """The JSONL files, sorted; a pattern that matches nothing is a configuration error."""
-        root = self.data_root
-        if not root.is_dir():
-            raise ConfigError(f"dataset {self.name}: data root {root} does not exist (set dataset_root or root)")
-        found: list[Path] = []
-        for pattern in self.options.files:
-            hits = sorted(p for p in root.glob(pattern) if p.is_file())
-            if not hits:
-                raise ConfigError(f"dataset {self.name}: no file matches {pattern!r} under {root}")
-            found.extend(h for h in hits if h not in found)
-        return found
-
-    def load(self) -> LoadResult:
-        result = LoadResult()
-        for path in self.files():
-            self._load_file(path, result)
-        return result
 
     def _load_file(self, path: Path, result: LoadResult) -> None:
         seen: set[str] = set()

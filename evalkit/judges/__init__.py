@@ -1,6 +1,6 @@
 """Judges. Importing this package registers the built-in judges."""
 
-from evalkit.judges import asr, audio_qa, choice, coherence, exact_match, proxy, retrieval
+from evalkit.judges import asr, audio_qa, captioning, choice, coherence, exact_match, proxy, retrieval
 from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "Scored",
     "asr",
     "audio_qa",
+    "captioning",
     "choice",
     "coherence",
     "exact_match",

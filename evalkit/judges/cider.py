@@ -73,6 +73,14 @@ def _token_ids(sentences: Sequence[str]) -> tuple[IntArray, IntArray, int]:
     return np.asarray(ids, dtype=np.int64), lengths, len(vocab)
 
 
+def _distinct(values: IntArray) -> IntArray:
+    """Sorted distinct values (sort-based: faster here than ``np.unique``'s hash path for large int arrays)."""
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    return ordered[keep]
+
+
 def _count_grams(sentences: Sequence[str], n: int) -> _Grams:
     tokens, lengths, vocab_size = _token_ids(sentences)
     n_sent = len(sentences)
@@ -134,7 +142,7 @@ def cider_d(
 
     # document frequency: distinct (clip, n-gram) pairs over the references
     clip_of_row = np.where(is_ref, ref_clip[np.maximum(g.sentence - n_clips, 0)], g.sentence)
-    ref_pairs = np.unique(clip_of_row[is_ref] * g.n_grams + g.gram[is_ref])
+    ref_pairs = _distinct(clip_of_row[is_ref] * g.n_grams + g.gram[is_ref])
     df = np.bincount(ref_pairs % g.n_grams, minlength=g.n_grams).astype(np.float64)
     idf = np.log(float(n_clips)) - np.log(np.maximum(df, 1.0))
     value = g.tf * idf[g.gram]
@@ -142,8 +150,8 @@ def cider_d(
     n_sent = len(sentences)
     norm = np.sqrt(np.bincount(g.sentence * n + g.order, weights=value * value, minlength=n_sent * n))
     norm = norm.reshape(n_sent, n)
-    length = np.bincount(g.sentence[g.order == 1], weights=g.tf[g.order == 1], minlength=n_sent) if n > 1 else None
-    length = length if length is not None else np.zeros(n_sent)
+    bigram = g.order == 1  # pycocoevalcap's "length" of a sentence: its number of bigrams
+    length: FloatArray = np.bincount(g.sentence[bigram], weights=g.tf[bigram], minlength=n_sent).astype(np.float64)
 
     # clipped dot products: each reference row meets the candidate row of the same clip and n-gram
     hyp = ~is_ref
