@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalkit.errors import ConfigError
+from evalkit.judges.ask import ask_until_parsed
 from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
 from evalkit.judges.parse import ParseError, parse_scores
 from evalkit.models.base import Model
-from evalkit.types import Part, Prediction, Sample, stable_hash
+from evalkit.types import Prediction, Sample, stable_hash
 
 #: Phrases that mark a refusal. Matched anywhere in the answer, case-insensitively, after folding ’ to '.
 #: Deliberately specific: broad words such as "illegal" or "unethical" also occur in compliant answers.
@@ -244,13 +245,8 @@ class AudioQAJudge(Judge):
     def prompt_hashes(self) -> dict[str, str]:
         return {f"audio-qa-{self.options.mode}": stable_hash(self.grading.prompt)} if self.grading else {}
 
-    async def start(self) -> None:
-        if self.model is not None:
-            await self.model.start()
-
-    async def close(self) -> None:
-        if self.model is not None:
-            await self.model.close()
+    def held_models(self) -> list[Model]:
+        return [self.model] if self.model is not None else []
 
     async def score(self, sample: Sample, pred: Prediction) -> Scored:
         if self.model is None or self.grading is None:
@@ -267,23 +263,14 @@ class AudioQAJudge(Judge):
 
     async def _ask(self, prompt: str, grading: Grading, details: dict[str, Any]) -> Scored:
         assert self.model is not None
-        replies: list[str] = []
-        reason = ""
-        for attempt in range(self.options.max_parse_retries + 1):
-            text = prompt if attempt == 0 else prompt + RETRY_NOTE.format(reason=reason)
-            gen = await self.model.generate_inner((Part("text", text),))
-            replies.append(gen.text)
-            try:
-                value = parse_scores(gen.text, (grading.field,), grading.lo, grading.hi)[grading.field]
-                if grading.field == "correct" and value not in (0.0, 1.0):
-                    raise ParseError(f"correct={value:g} is neither 0 nor 1")
-            except ParseError as exc:
-                reason = str(exc)
-                continue
-            return Scored(scores={grading.metric: value}, raw=replies, details=details)
-        raise JudgeFailure(
-            f"unparseable judge reply after {len(replies)} attempts: {reason}",
-            status="unparseable",
-            raw=replies,
-            details=details,
+
+        def read(reply: str) -> float:
+            value = parse_scores(reply, (grading.field,), grading.lo, grading.hi)[grading.field]
+            if grading.field == "correct" and value not in (0.0, 1.0):
+                raise ParseError(f"correct={value:g} is neither 0 nor 1")
+            return value
+
+        value, replies = await ask_until_parsed(
+            self.model, prompt, read, self.options.max_parse_retries, RETRY_NOTE, details
         )
+        return Scored(scores={grading.metric: value}, raw=replies, details=details)

@@ -6,6 +6,7 @@ backends, same retries). Failures are Verdicts with an error, never default scor
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -83,11 +84,17 @@ class Judge:
         self.concurrency = int(getattr(self.options, "concurrency", type(self).concurrency))
         self._identity_hash = ""
 
+    def held_models(self) -> list[Model]:
+        """The models this judge calls (judge or extractor models); started and closed with it."""
+        return []
+
     async def start(self) -> None:
         """Start the models the judge holds."""
+        await asyncio.gather(*(m.start() for m in self.held_models()))
 
     async def close(self) -> None:
         """Release what ``start`` took."""
+        await asyncio.gather(*(m.close() for m in self.held_models()), return_exceptions=True)
 
     def identity(self) -> dict[str, Any]:
         """What determines this judge's verdicts."""

@@ -68,10 +68,10 @@ class CaptioningJudge(Judge):
         return ident
 
     async def start(self) -> None:
-        await asyncio.gather(*(c.start() for c in self._unique))
+        await asyncio.gather(super().start(), *(c.start() for c in self._unique))
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self._unique), return_exceptions=True)
+        await asyncio.gather(super().close(), *(c.close() for c in self._unique), return_exceptions=True)
         self.cache.close()
 
     async def _caption(self, tag: str, part: Part) -> str:

@@ -339,13 +339,8 @@ class ChoiceJudge(Judge):
     def prompt_hashes(self) -> dict[str, str]:
         return {"choice-extractor-v1": stable_hash(EXTRACTOR_PROMPT)} if self.model else {}
 
-    async def start(self) -> None:
-        if self.model is not None:
-            await self.model.start()
-
-    async def close(self) -> None:
-        if self.model is not None:
-            await self.model.close()
+    def held_models(self) -> list[Model]:
+        return [self.model] if self.model is not None else []
 
     async def score(self, sample: Sample, pred: Prediction) -> Scored:
         options = sample.meta.get("options") or {}

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalkit.judges.base import JUDGES, JudgeContext, JudgeFailure, Scored
+from evalkit.judges.ask import ask_until_parsed
+from evalkit.judges.base import JUDGES, JudgeContext, Scored
 from evalkit.judges.captioned import CaptioningJudge
-from evalkit.judges.parse import ParseError, parse_scores
+from evalkit.judges.parse import parse_scores
 from evalkit.models.base import Model
-from evalkit.types import Part, Prediction, Sample, stable_hash
+from evalkit.types import Prediction, Sample, stable_hash
 
 RUBRIC_VERSION = "coherence-rubric-v1"
 RUBRIC = """You evaluate answers to interleaved multimodal requests. Media items appear as <tag:caption>, where the \
@@ -75,32 +76,18 @@ class CoherenceJudge(CaptioningJudge):
     def prompt_hashes(self) -> dict[str, str]:
         return {RUBRIC_VERSION: stable_hash(RUBRIC)}
 
-    async def start(self) -> None:
-        await super().start()
-        await self.model.start()
-
-    async def close(self) -> None:
-        await super().close()
-        await self.model.close()
+    def held_models(self) -> list[Model]:
+        return [self.model]
 
     async def score(self, sample: Sample, pred: Prediction) -> Scored:
         view = await self.view(sample, pred)
         prompt = RUBRIC.format(question=view.question, answer=view.answer)
-        replies: list[str] = []
-        reason = ""
-        for attempt in range(self.options.max_parse_retries + 1):
-            text = prompt if attempt == 0 else prompt + RETRY_NOTE.format(reason=reason)
-            gen = await self.model.generate_inner((Part("text", text),))
-            replies.append(gen.text)
-            try:
-                scores = parse_scores(gen.text, self.metrics, 1, 5)
-            except ParseError as exc:
-                reason = str(exc)
-                continue
-            return Scored(scores=scores, raw=replies, details=view.details())
-        raise JudgeFailure(
-            f"unparseable judge reply after {len(replies)} attempts: {reason}",
-            status="unparseable",
-            raw=replies,
-            details=view.details(),
+        scores, replies = await ask_until_parsed(
+            self.model,
+            prompt,
+            lambda reply: parse_scores(reply, self.metrics, 1, 5),
+            self.options.max_parse_retries,
+            RETRY_NOTE,
+            view.details(),
         )
+        return Scored(scores=scores, raw=replies, details=view.details())
