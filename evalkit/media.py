@@ -1,12 +1,20 @@
-"""Media helpers shared by every backend and judge: content hashes, MIME types, data URLs."""
+"""Media helpers shared by every backend and judge: content hashes, MIME types, data URLs, cache keys.
+
+Decoding, sampling and budgets (video frames, audio resampling and chunking, image resizing, document pages,
+point-cloud projections) live in :mod:`evalkit.mediaproc`, keyed by :func:`media_key`.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import mimetypes
 import os
 from pathlib import Path
+from typing import Any
+
+from evalkit.types import stable_hash
 
 _EXTRA_TYPES = {
     ".wav": "audio/wav",
@@ -27,6 +35,12 @@ _EXTRA_TYPES = {
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 TEXT_SUFFIXES = (".txt", ".md", ".csv", ".json", ".tsv")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg", ".m4a", ".opus", ".aac")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi")
+DOCUMENT_SUFFIXES = (".pdf", ".docx", *TEXT_SUFFIXES)
+POINT_CLOUD_SUFFIXES = (".ply", ".off")
+# Bump when a change to evalkit.mediaproc changes its output for the same file and settings (disk caches).
+PROCESSING_VERSION = 1
 
 _digests: dict[tuple[str, int, int], str] = {}
 
@@ -73,3 +87,19 @@ def data_url(path: Path) -> str:
 def read_text_file(path: Path, limit: int = 20_000) -> str:
     """A text document's content, cut at ``limit`` characters."""
     return path.read_text(encoding="utf-8", errors="replace")[:limit]
+
+
+def settings_key(settings: Any) -> str:
+    """Hash of a settings dataclass: its class name, its fields and :data:`PROCESSING_VERSION`."""
+    is_instance = dataclasses.is_dataclass(settings) and not isinstance(settings, type)
+    fields = dataclasses.asdict(settings) if is_instance else settings
+    return stable_hash([type(settings).__name__, PROCESSING_VERSION, fields])
+
+
+def media_key(path: Path, settings: Any) -> str:
+    """Cache key of a decoded media file: its content hash plus :func:`settings_key` of the settings.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+    """
+    return f"{file_sha256(path)[:32]}-{settings_key(settings)}"

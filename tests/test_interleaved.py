@@ -100,7 +100,8 @@ def test_openai_content_sends_media_as_data_urls_after_their_tags() -> None:
 def test_text_only_model_gets_tagged_notes_and_the_prediction_records_them() -> None:
     wav = SAMPLE / "general_area" / "food" / "audio" / "aud_0502_01.wav"
     model = OpenAICompatModel("m", OpenAIOptions(modalities=()))
-    body, _logged, handling = model.build_request((Part("text", "Hear "), Part("audio", str(wav), "audio1")))
+    body, _logged, conv = model.build_request((Part("text", "Hear "), Part("audio", str(wav), "audio1")))
+    handling = conv.handling
     assert body["messages"] == [
         {"role": "user", "content": "Hear <audio1> [audio not shown: this model does not read audio] "}
     ]

@@ -72,7 +72,8 @@ def test_conversation_is_the_openai_servers_content_with_media_notes() -> None:
     offline = _model(modalities=("image",), system_prompt="Be brief.")
     server = OpenAICompatModel("s", OpenAIOptions(modalities=("image",), system_prompt="Be brief."))
     req = offline.build_request(msg)
-    body, logged, handling = server.build_request(msg)
+    body, logged, conv = server.build_request(msg)
+    handling = conv.handling
     assert req.conversation == body["messages"]  # one adapter for both backends
     assert req.logged == logged["messages"] and req.handling == handling
     parts = req.conversation[1]["content"]

@@ -317,7 +317,7 @@ class ChoiceJudge(Judge):
     """
 
     Options = ChoiceOptions
-    metrics = ("accuracy", "unextracted")
+    metrics: tuple[str, ...] = ("accuracy", "unextracted")
     version = RULES_VERSION
     concurrency = 16
     options: ChoiceOptions

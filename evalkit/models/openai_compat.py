@@ -15,9 +15,11 @@ from typing import Any
 import aiohttp
 
 from evalkit.errors import ModelError
+from evalkit.mediaproc.budget import MediaBudget
+from evalkit.mediaproc.cache import MediaCache
 from evalkit.models.base import MODELS, Model
 from evalkit.models.describe_media import MediaDescriber
-from evalkit.models.openai_messages import to_openai_content
+from evalkit.models.openai_messages import Converted, MediaPlan, to_openai_content
 from evalkit.types import Generation, Msg
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -43,6 +45,9 @@ class OpenAIOptions:
         describe_media: modality -> CPU captioner for media the model cannot read (``audio: whisper-cpu``);
             the model then gets a tagged description instead of a "not shown" note.
         serve: overrides of evalkit.models.catalog.VLLMSettings for ``run.py serve``.
+        media: per-kind media budgets (``evalkit.mediaproc.budget.MediaBudget``): images fitted to a pixel
+            budget, videos as sampled frames for image-only models, point clouds as three-view images.
+            Unset: media files are sent as they are.
     """
 
     base_url: str = "http://localhost:8000/v1"
@@ -59,6 +64,7 @@ class OpenAIOptions:
     embedded: str = ""
     describe_media: dict[str, str] = field(default_factory=dict)
     serve: dict[str, Any] = field(default_factory=dict)
+    media: MediaBudget | None = None
 
 
 class RetryableError(Exception):
@@ -100,6 +106,7 @@ class OpenAICompatModel(Model):
         self._session: aiohttp.ClientSession | None = None
         self._server: Any = None
         self.requests_sent = 0
+        self._plan = MediaPlan(self.options.media, MediaCache() if self.options.media is not None else None)
         self._describer: MediaDescriber | None = None
         if self.options.describe_media:
             self._describer = MediaDescriber(self.options.describe_media)
@@ -149,9 +156,9 @@ class OpenAICompatModel(Model):
         key = os.environ.get(self.options.api_key_env, "") if self.options.api_key_env else ""
         return {"Authorization": f"Bearer {key or 'EMPTY'}"}
 
-    def build_request(self, msg: Msg) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-        """The request body, its loggable form (media as paths) and the media handling notes."""
-        conv = to_openai_content(msg, ("text", *self.options.modalities), self.options.media_transport)
+    def build_request(self, msg: Msg) -> tuple[dict[str, Any], dict[str, Any], Converted]:
+        """The request body, its loggable form (media as paths) and the converted content (handling, reports)."""
+        conv = to_openai_content(msg, ("text", *self.options.modalities), self.options.media_transport, self._plan)
         messages: list[dict[str, Any]] = []
         logged: list[dict[str, Any]] = []
         if self.options.system_prompt:
@@ -171,14 +178,17 @@ class OpenAICompatModel(Model):
         }
         if gen.seed is not None:
             body["seed"] = gen.seed
-        return body, {**body, "messages": logged}, conv.handling
+        return body, {**body, "messages": logged}, conv
 
     async def generate_inner(self, msg: Msg) -> Generation:
         described: dict[str, str] = {}
         if self._describer is not None:
             msg, described = await self._describer.apply(msg, self.options.modalities)
-        body, logged, handling = self.build_request(msg)
-        handling = {**handling, **described}
+        if self._plan.budget is not None and any(p.is_media for p in msg):
+            body, logged, conv = await asyncio.to_thread(self.build_request, msg)  # decoding blocks
+        else:
+            body, logged, conv = self.build_request(msg)
+        handling = {**conv.handling, **described}
         data = await self._post_with_retries(body)
         choice = (data.get("choices") or [{}])[0]
         content = (choice.get("message") or {}).get("content")
@@ -189,6 +199,8 @@ class OpenAICompatModel(Model):
         meta: dict[str, Any] = {"usage": data.get("usage"), "finish_reason": choice.get("finish_reason")}
         if handling:
             meta["media"] = handling
+        if conv.reports:
+            meta["media_reports"] = conv.reports
         return Generation(text=content, prompt=logged, meta=meta)
 
     async def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 Each media part is preceded by its tag (``<audio1>``) so the model can cite it. A part the model cannot
 take (its modality is not in ``modalities``) becomes a short text note, and what was done to every media
 part is returned so the Prediction records it.
+
+With a media budget (``evalkit.mediaproc``), images are fitted to the model's pixel budget before they are
+sent, point clouds go to image readers as a front/side/top projection, and videos go to models that read
+images but not video as sampled, time-stamped frames; each processing report is kept.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.media import IMAGE_SUFFIXES, TEXT_SUFFIXES, data_url, read_text_file
+from evalkit.mediaproc.budget import MediaBudget
+from evalkit.mediaproc.cache import MediaCache
 from evalkit.types import Msg, Part
 
 _AUDIO_FORMATS = {".wav": "wav", ".mp3": "mp3", ".flac": "flac", ".ogg": "ogg", ".m4a": "m4a"}
@@ -25,11 +31,13 @@ class Converted:
         content: OpenAI content parts, media inlined as the transport requires.
         logged: the same with media as file references (what the Prediction stores).
         handling: tag -> what was done with that media part.
+        reports: tag -> the media layer's report (sizes, sampling, decoder) where a budget applied.
     """
 
     content: list[dict[str, Any]] = field(default_factory=list)
     logged: list[dict[str, Any]] = field(default_factory=list)
     handling: dict[str, str] = field(default_factory=dict)
+    reports: dict[str, Any] = field(default_factory=dict)
 
     def add(self, part: dict[str, Any], logged: dict[str, Any] | None = None) -> None:
         self.content.append(part)
@@ -47,7 +55,56 @@ def _url(path: Path, transport: str) -> str:
     return path.resolve().as_uri() if transport == "file_url" else data_url(path)
 
 
-def _media(out: Converted, part: Part, modalities: tuple[str, ...], transport: str) -> None:
+@dataclass(frozen=True)
+class MediaPlan:
+    """How media are processed before sending.
+
+    Attributes:
+        budget: per-kind settings (pixel budgets, frame sampling); None sends files as they are.
+        cache: decoded media kept across samples.
+    """
+
+    budget: MediaBudget | None = None
+    cache: MediaCache | None = None
+
+
+def _budgeted(out: Converted, part: Part, kind: str, label: str, plan: MediaPlan) -> bool:
+    """Send ``part`` as image parts through the media layer; False when no budget applies.
+
+    ``kind`` is ``image`` (fit to the pixel budget), ``threeD`` (three-view projection) or ``frames``
+    (a video as sampled, time-stamped frames).
+    """
+    if plan.budget is None:
+        return False
+    from evalkit.mediaproc.image import image_data_url, load_image
+    from evalkit.mediaproc.pointcloud import project_point_cloud
+    from evalkit.mediaproc.video import sample_video
+
+    path, key = Path(part.value), part.tag or Path(part.value).name
+    ref = {"type": part.type, "path": part.value}
+    if kind == "frames":
+        video = sample_video(path, plan.budget.video, plan.cache)
+        out.reports[key] = video.report.to_json()
+        out.text(f"{label} (video as {len(video.frames)} frames) ")
+        for pixels, t in zip(video.frames, video.timestamps_s, strict=True):
+            out.text(f"frame at {float(t):.1f} s: ")
+            out.add({"type": "image_url", "image_url": {"url": image_data_url(pixels)}}, {**ref, "t": float(t)})
+        out.handling[key] = f"sent as {len(video.frames)} sampled frames"
+        return True
+    res = (
+        project_point_cloud(path, plan.budget.threeD, plan.cache)
+        if kind == "threeD"
+        else load_image(path, plan.budget.image, plan.cache)
+    )
+    out.reports[key] = res.report.to_json()
+    note = " (three views: front, side, top)" if kind == "threeD" else ""
+    out.text(f"{label}{note} ")
+    out.add({"type": "image_url", "image_url": {"url": image_data_url(res.pixels)}}, ref)
+    out.handling[key] = "sent as a three-view projection" if note else "sent within the pixel budget"
+    return True
+
+
+def _media(out: Converted, part: Part, modalities: tuple[str, ...], transport: str, plan: MediaPlan) -> None:
     path = Path(part.value)
     ref = {"type": part.type, "path": part.value}
     label = f"<{part.tag}>" if part.tag else f"[{part.type}]"
@@ -60,9 +117,16 @@ def _media(out: Converted, part: Part, modalities: tuple[str, ...], transport: s
         out.text(f"{label} (document {path.name}):\n{read_text_file(path)}\n")
         out.handling[part.tag or path.name] = "document text inlined"
         return
+    if kind == "threeD" and "image" in modalities and _budgeted(out, part, "threeD", label, plan):
+        return
+    if kind == "video" and kind not in modalities and "image" in modalities:
+        if _budgeted(out, part, "frames", label, plan):
+            return
     if kind not in modalities:
         out.text(f"{label} [{part.type} not shown: this model does not read {kind}] ")
         out.handling[part.tag or path.name] = f"dropped: model does not read {kind}"
+        return
+    if kind == "image" and _budgeted(out, part, "image", label, plan):
         return
     out.text(f"{label} ")
     if kind == "image":
@@ -83,7 +147,9 @@ def _media(out: Converted, part: Part, modalities: tuple[str, ...], transport: s
     out.handling[part.tag or path.name] = f"sent as {transport}"
 
 
-def to_openai_content(msg: Msg, modalities: tuple[str, ...], transport: str = "data_url") -> Converted:
+def to_openai_content(
+    msg: Msg, modalities: tuple[str, ...], transport: str = "data_url", plan: MediaPlan | None = None
+) -> Converted:
     """Convert a msg to OpenAI content parts.
 
     Args:
@@ -91,6 +157,7 @@ def to_openai_content(msg: Msg, modalities: tuple[str, ...], transport: str = "d
         modalities: part types the model reads (text is always read).
         transport: ``data_url`` (base64 inline, works everywhere) or ``file_url`` (vLLM with
             ``--allowed-local-media-path``; nothing large crosses the socket).
+        plan: media budgets; None sends media files as they are.
 
     Raises:
         FileNotFoundError: a media file is missing (recorded on the Prediction by the caller).
@@ -103,5 +170,5 @@ def to_openai_content(msg: Msg, modalities: tuple[str, ...], transport: str = "d
             label = f"<{part.tag}> " if part.tag else ""
             out.text(f"{label}\n{part.value}\n")
         else:
-            _media(out, part, modalities, transport)
+            _media(out, part, modalities, transport, plan or MediaPlan())
     return out
