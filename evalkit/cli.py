@@ -1,4 +1,4 @@
-"""Command line: ``python run.py [run|leaderboard] ...``; ``--help`` documents every flag."""
+"""Command line: ``python run.py [run|leaderboard|serve|prepare] ...``; ``--help`` documents every flag."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ EPILOG = """examples:
   python run.py leaderboard                           # regenerate LEADERBOARD.md from eval_results/
   python run.py --list models
   python run.py serve --model Qwen2.5-Omni-3B --dry-run   # print the vllm serve command; without --dry-run, run it
+  python run.py prepare --dataset MMBench_DEV_EN      # download + verify + convert full data (never during a run)
 """
 
 
@@ -41,9 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "leaderboard", "serve"),
+        choices=("run", "leaderboard", "serve", "prepare"),
         help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md from the work dir; "
-        "serve: start the vLLM server of --model and wait in the foreground until Ctrl-C",
+        "serve: start the vLLM server of --model and wait in the foreground until Ctrl-C; "
+        "prepare: download, verify and convert the full data of --dataset under dataset_root",
     )
     p.add_argument("--model", nargs="+", metavar="M", help="model entries of config.yaml (default: defaults.model)")
     p.add_argument(
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     _add_serve_flags(p)
+    g = p.add_argument_group("prepare", "flags of `run.py prepare` (other commands reject them)")
+    g.add_argument("--force", action="store_true", help="download and convert again even if the files exist")
     return p
 
 
@@ -197,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             _list(cfg, args.list)
             return 0
+        if args.command == "prepare":
+            from evalkit.prepare import run_prepare
+
+            return run_prepare(cfg, args.dataset or [cfg.defaults.get("dataset", "interleaved")], force=args.force)
+        if args.force:
+            raise ConfigError("--force is a flag of `run.py prepare`; to predict again use --force-reinfer")
         if args.command == "serve":
             return _serve(args, cfg, work_dir)
         if args.command == "leaderboard":

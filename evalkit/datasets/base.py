@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -92,3 +94,19 @@ class FilesDataset(Dataset):
 
     def _load_file(self, path: Path, result: LoadResult) -> None:
         raise NotImplementedError
+
+
+def check_task(dataset: str, kind: str, task: str, tasks: Iterable[str], has_files: bool, files_key: str) -> None:
+    """Validate a dataset entry's ``task`` name (nearest names suggested) or, without one, its own files.
+
+    Raises:
+        ConfigError: an unknown task, or neither a task nor ``files_key`` given.
+    """
+    names = list(tasks)
+    listing = ", ".join(names) if len(names) <= 12 else f"{', '.join(names[:12])}, ..."
+    if task and task not in names:
+        close = difflib.get_close_matches(task, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"dataset {dataset}: unknown {kind} task {task!r}{hint} (tasks: {listing})")
+    if not task and not has_files:
+        raise ConfigError(f"dataset {dataset}: set 'task' ({listing}) or '{files_key}'")

@@ -21,13 +21,12 @@ query's media, instruction and text tagged ``query``, then each candidate's part
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, Dataset, LoadResult
+from evalkit.datasets.base import DATASETS, Dataset, LoadResult, check_task
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.models.embedding import cand_tag, retrieval_msg
 from evalkit.types import Msg, Part, RecordError, Sample
@@ -139,12 +138,7 @@ class MMEBDataset(Dataset):
     def __init__(self, name: str, options: Any = None, root: Path | None = None) -> None:
         super().__init__(name, options, root)
         task = self.options.task
-        if task and task not in TASKS:
-            close = difflib.get_close_matches(task, list(TASKS), n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ConfigError(f"dataset {name}: unknown MMEB task {task!r}{hint} (tasks: evalkit.datasets.mmeb.TASKS)")
-        if not task and not self.options.file:
-            raise ConfigError(f"dataset {name}: set 'task' (one of evalkit.datasets.mmeb.TASKS) or 'file'")
+        check_task(name, "MMEB", task, TASKS, bool(self.options.file), "file")
         bad = set(self.options.require) - {"query", "target"}
         if bad:
             raise ConfigError(f"dataset {name}: 'require' takes keys query and target, got {sorted(bad)}")

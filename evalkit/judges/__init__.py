@@ -1,6 +1,6 @@
 """Judges. Importing this package registers the built-in judges."""
 
-from evalkit.judges import asr, audio_qa, captioning, choice, coherence, exact_match, proxy, retrieval
+from evalkit.judges import asr, audio_qa, captioning, choice, coherence, exact_match, mcq, proxy, retrieval, yes_no
 from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
 
 __all__ = [
@@ -15,6 +15,8 @@ __all__ = [
     "choice",
     "coherence",
     "exact_match",
+    "mcq",
     "proxy",
     "retrieval",
+    "yes_no",
 ]
