@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from evalkit.config import Config, load_config
 from evalkit.datasets import DATASETS
@@ -89,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="requests in flight (default: each model's and judge's own setting)",
     )
+    p.add_argument(
+        "--save-attn",
+        type=int,
+        default=0,
+        metavar="N",
+        help="HF backends: store per-layer attention (npy + PNG heat map), tokens and meta of the first N samples "
+        "under <run dir>/attn/ (an error for other backends)",
+    )
+    p.add_argument(
+        "--save-attn-layers", type=int, nargs="+", metavar="K", help="layers for --save-attn (default: 0 -1)"
+    )
     p.add_argument("--list", choices=("models", "datasets", "judges"), help="list what is available and exit")
     p.add_argument(
         "--output", type=Path, default=Path("LEADERBOARD.md"), help="leaderboard file (default: LEADERBOARD.md)"
@@ -144,6 +156,7 @@ def _specs(args: argparse.Namespace, cfg: Config) -> list[JobSpec]:
             mode=mode,
             reeval=args.reeval,
             force_reinfer=args.force_reinfer,
+            model_overrides=_overrides(args),
             limit=args.limit,
             concurrency=args.concurrency,
             progress=not args.no_progress,
@@ -151,6 +164,12 @@ def _specs(args: argparse.Namespace, cfg: Config) -> list[JobSpec]:
         for m in models
         for d in datasets
     ]
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    if not args.save_attn:
+        return {}
+    return {"save_attn": {"first_n": args.save_attn, "layers": args.save_attn_layers or [0, -1]}}
 
 
 def _print(results: list[tuple[str, JobResult]]) -> None:

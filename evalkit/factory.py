@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 from evalkit.config import Config, Entry, build_options
 from evalkit.datasets.base import DATASETS, Dataset
@@ -52,11 +53,11 @@ def _entry(entries: dict[str, Entry], name: str, kind: str, registry_names: list
     raise ConfigError(f"unknown {kind} {name!r}{hint} (see: python run.py --list {kind}s)")
 
 
-def build_model(cfg: Config, name: str) -> Model:
-    """A Model for a ``models:`` entry (or a registered backend used by name)."""
+def build_model(cfg: Config, name: str, overrides: dict[str, Any] | None = None) -> Model:
+    """A Model for a ``models:`` entry (or a registered backend used by name), with command-line overrides."""
     entry = _entry(cfg.models, name, "model", MODELS.names())
     cls = MODELS.get(entry.cls)
-    opts = dict(entry.options)
+    opts = {**entry.options, **(overrides or {})}
     where = f"{cfg.path}: models.{name}"
     gen = build_options(GenConfig, opts.pop("gen", None) or {}, f"{where}.gen")
     return cls(name, build_options(cls.Options, opts, where), gen)

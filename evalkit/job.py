@@ -58,6 +58,7 @@ class JobSpec:
         limit: only the first N samples (0 = all).
         concurrency: override of the model's and judge's concurrency (0 = theirs).
         progress: show progress bars.
+        model_overrides: model options set from the command line (``save_attn``).
     """
 
     model: str
@@ -69,6 +70,7 @@ class JobSpec:
     limit: int = 0
     concurrency: int = 0
     progress: bool = True
+    model_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,11 +118,12 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     """Run one job end to end; every result is stored as soon as it exists."""
     started = time.time()
     dataset = build_dataset(cfg, spec.dataset)
-    model = build_model(cfg, spec.model)
+    model = build_model(cfg, spec.model, spec.model_overrides)
     loaded = dataset.load()
     samples = loaded.samples[: spec.limit] if spec.limit else loaded.samples
     errors = loaded.errors if not spec.limit else loaded.errors[: max(0, spec.limit - len(samples))]
     store = RunStore(work_dir, spec.model, spec.dataset)
+    model.bind_run_dir(store.dir)
     result = JobResult(store=store, bad_records=len(errors))
     pv = dataset.prompt_version
     judge = None

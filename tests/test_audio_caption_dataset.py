@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 from evalkit.datasets.audio_caption import PROMPT, AudioCaptionDataset, AudioCaptionOptions
 from evalkit.errors import ConfigError

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import Dev
+from support import Dev
 
 from evalkit.cli import main
 from evalkit.embedded.llama_server import free_port

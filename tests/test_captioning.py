@@ -13,11 +13,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import REPO, Dev
 from pycocoevalcap.bleu.bleu import Bleu
 from pycocoevalcap.cider.cider import Cider
 from pycocoevalcap.rouge.rouge import Rouge
 from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+from support import REPO, Dev
 
 import evalkit.datasets.audio_caption
 import evalkit.judges.captioning as cap

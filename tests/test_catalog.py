@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 import evalkit.models.vllm_offline  # registers the vllm-offline backend
 from evalkit.config import load_config

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import Dev
+from support import Dev
 from test_audio_qa import ReplyServer, factory
 
 from evalkit.judges.base import JudgeContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import REPO, Dev, code_record, write_config, write_records
+from support import REPO, Dev, code_record, write_config, write_records
 
 from evalkit.cli import main
 

@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from packaging.requirements import Requirement
+from support import REPO
 
 DOCKERFILE = REPO / "Dockerfile"
 

@@ -7,7 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
-from conftest import SAMPLE, code_record, write_records
+from support import SAMPLE, code_record, write_records
 
 from evalkit.datasets.interleaved import InterleavedDataset, InterleavedOptions, iter_json_objects
 from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions

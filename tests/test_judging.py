@@ -6,7 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
-from conftest import REPO, Dev, code_record, write_config, write_records
+from support import REPO, Dev, code_record, write_config, write_records
 
 from evalkit.captions import CaptionCache, Captioner, inline_captions, resolve_tags
 from evalkit.cli import main

@@ -12,7 +12,7 @@ from typing import Any
 
 import jiwer
 import pytest
-from conftest import Dev
+from support import Dev
 from whisper_normalizer.english import EnglishTextNormalizer
 
 import evalkit.judges.asr

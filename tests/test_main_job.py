@@ -8,7 +8,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import REPO
+from support import REPO
 
 from evalkit.datasets.interleaved import iter_json_objects
 

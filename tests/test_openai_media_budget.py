@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import io
 
-from conftest import SAMPLE
 from PIL import Image
+from support import SAMPLE
 
 from evalkit.config import build_options
 from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions

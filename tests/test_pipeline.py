@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import REPO, Dev, code_record, start_dev, write_config, write_records
+from support import REPO, Dev, code_record, start_dev, write_config, write_records
 
 from evalkit.cli import main
 

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Dev, write_config
+from support import REPO, Dev, write_config
 
 from evalkit import prepare as prep
 from evalkit.cli import main

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 from evalkit import DATASETS, MODELS
 from evalkit.cli import main

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import REPO, code_record, write_records
+from support import REPO, code_record, write_records
 
 from evalkit.cli import main
 from evalkit.config import load_config

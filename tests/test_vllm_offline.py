@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, code_record, write_records
+from support import REPO, code_record, write_records
 
 from evalkit.cli import main
 from evalkit.errors import ConfigError

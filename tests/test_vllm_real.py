@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from support import REPO
 
 from evalkit.embedded.llama_server import free_port
 from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions

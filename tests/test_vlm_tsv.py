@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Dev, write_config
+from support import REPO, Dev, write_config
 
 from evalkit.cli import main
 from evalkit.datasets.vlm_tsv import VLMTsvDataset, VLMTsvOptions

@@ -8,7 +8,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import Dev
+from support import Dev
 
 from evalkit.judges.base import JudgeContext
 from evalkit.judges.choice import ChoiceOptions

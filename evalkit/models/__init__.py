@@ -1,6 +1,17 @@
 """Model backends. Importing this package registers the built-in backends."""
 
-from evalkit.models import catalog, embedding, minilm_embed, openai_compat, replay, vllm_offline, whisper_asr
+from evalkit.models import (
+    catalog,
+    embedding,
+    hf_qwen2_audio,
+    hf_qwen_omni,
+    hf_qwen_vl,
+    minilm_embed,
+    openai_compat,
+    replay,
+    vllm_offline,
+    whisper_asr,
+)
 from evalkit.models.base import MODELS, Model
 
 __all__ = [
@@ -8,6 +19,9 @@ __all__ = [
     "Model",
     "catalog",
     "embedding",
+    "hf_qwen2_audio",
+    "hf_qwen_omni",
+    "hf_qwen_vl",
     "minilm_embed",
     "openai_compat",
     "replay",

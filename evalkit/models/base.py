@@ -49,6 +49,9 @@ class Model:
     async def close(self) -> None:
         """Release what ``start`` took."""
 
+    def bind_run_dir(self, run_dir: Path) -> None:
+        """Told where this run's files go (models that write files of their own, such as attention maps)."""
+
     async def generate_inner(self, msg: Msg) -> Generation:
         """Answer one message. Raise on failure: the caller records the error on the Prediction."""
         raise NotImplementedError
