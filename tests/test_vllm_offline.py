@@ -16,8 +16,9 @@ from support import REPO, code_record, write_records
 
 from evalkit.cli import main
 from evalkit.errors import ConfigError
+from evalkit.models.batching import MicroBatcher
 from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions
-from evalkit.models.vllm_offline import EngineResult, MicroBatcher, VLLMOfflineModel, VLLMOfflineOptions
+from evalkit.models.vllm_offline import EngineResult, VLLMOfflineModel, VLLMOfflineOptions
 from evalkit.types import GenConfig, Part, Sample
 
 SAMPLE = REPO / "data" / "interleaved_sample" / "general_area" / "education"

@@ -25,9 +25,9 @@ from evalkit.errors import ConfigError, ModelError, missing_extra
 from evalkit.mediaproc.budget import MediaBudget
 from evalkit.mediaproc.cache import default_cache
 from evalkit.models.base import Model
+from evalkit.models.batching import MicroBatcher
 from evalkit.models.hf_attn import AttnRecord, SaveAttnOptions, head_means, save_sample, select_layers
 from evalkit.models.hf_messages import HFPrompt, MessageAdapter
-from evalkit.models.vllm_offline import MicroBatcher
 from evalkit.types import GenConfig, Generation, Msg, Sample, error_text
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
