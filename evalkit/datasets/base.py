@@ -77,12 +77,18 @@ class FilesDataset(Dataset):
         """The records files, sorted; a pattern that matches nothing is a configuration error."""
         root = self.data_root
         if not root.is_dir():
-            raise ConfigError(f"dataset {self.name}: data root {root} does not exist (set dataset_root or root)")
+            raise ConfigError(
+                f"dataset {self.name}: data root {root} does not exist: python run.py prepare --dataset {self.name} "
+                "says what to put there (or set dataset_root / root in config.yaml)"
+            )
         found: list[Path] = []
         for pattern in getattr(self.options, "files", ()):
             hits = sorted(p for p in root.glob(pattern) if p.is_file())
             if not hits:
-                raise ConfigError(f"dataset {self.name}: no file matches {pattern!r} under {root}")
+                raise ConfigError(
+                    f"dataset {self.name}: no file matches {pattern!r} under {root} "
+                    f"(python run.py prepare --dataset {self.name})"
+                )
             found.extend(h for h in hits if h not in found)
         return found
 
