@@ -4,6 +4,12 @@ It answers ``/v1/chat/completions`` deterministically according to the requested
 optional fixed latency and injected failures, and counts requests (``GET /stats``), so tests can check
 that a rerun makes no model calls. It is not a model: real runs use vLLM or llama.cpp's server.
 
+``/v1/embeddings`` answers both request shapes of vLLM: ``input`` (a string or a list of strings, one vector
+each) and ``messages`` (one chat conversation whose images are ``data:`` URLs, one vector). Vectors are
+:func:`dev_embedding` of the pieces: a text's UTF-8 bytes, an image's decoded bytes; a messages input is the
+sum of the vectors of its images and of its text parts joined with newlines. Only ``data:`` URLs are accepted
+(HTTP 400 otherwise): the server fetches nothing.
+
 Model names it understands:
     echo          "Echo: " + the request's text (first 300 characters), citing its media tags.
     judge-json    a JSON verdict whose scores depend on the request text (stable across runs).
@@ -16,14 +22,55 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import hashlib
 import json
 import re
 from typing import Any
 
+import numpy as np
 from aiohttp import web
 
 TAG = re.compile(r"<((?:image|audio|video|document|code|threeD)\d+)>")
+EMBED_DIM = 64
+
+
+def dev_embedding(data: bytes) -> np.ndarray:
+    """The devserver's unit vector (``EMBED_DIM`` float64) for some bytes: normal noise seeded by their sha256."""
+    seed = int.from_bytes(hashlib.sha256(data).digest()[:8], "little")
+    vec = np.random.default_rng(seed).standard_normal(EMBED_DIM)
+    return np.asarray(vec / np.linalg.norm(vec), dtype=np.float64)
+
+
+def _message_vector(messages: Any) -> np.ndarray:
+    """The vector of a ``messages`` embedding input; ValueError for anything but text and data-URL images."""
+    texts: list[str] = []
+    vec = np.zeros(EMBED_DIM)
+    for m in messages if isinstance(messages, list) else []:
+        content = m.get("content") if isinstance(m, dict) else None
+        parts: list[Any] = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
+        for p in parts:
+            if not isinstance(p, dict):
+                raise ValueError("a message content part must be an object")
+            if p.get("type") == "text":
+                texts.append(str(p.get("text", "")))
+            elif p.get("type") == "image_url":
+                url = str((p.get("image_url") or {}).get("url", ""))
+                head, _, payload = url.partition(",")
+                if not (head.startswith("data:") and head.endswith(";base64")):
+                    raise ValueError(f"only data: URLs are accepted, got {url[:40]!r}")
+                try:
+                    vec += dev_embedding(base64.b64decode(payload, validate=True))
+                except binascii.Error:
+                    raise ValueError("bad base64 in a data: URL") from None
+            else:
+                raise ValueError(f"unsupported content part {p.get('type')!r}")
+    if texts:
+        vec += dev_embedding("\n".join(texts).encode())
+    if not vec.any():
+        raise ValueError("messages hold no text and no image")
+    return vec
 
 
 def _text(body: dict[str, Any]) -> str:
@@ -63,7 +110,7 @@ class DevServer:
 
     Args:
         latency_s: delay before every reply.
-        fail_first: answer the first N chat requests with HTTP 503 (Retry-After: 0).
+        fail_first: answer the first N requests (chat and embeddings) with HTTP 503 (Retry-After: 0).
     """
 
     def __init__(self, latency_s: float = 0.0, fail_first: int = 0) -> None:
@@ -92,6 +139,29 @@ class DevServer:
             }
         )
 
+    async def embeddings(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests += 1
+        model = str(body.get("model", "echo"))
+        self.by_model[model] = self.by_model.get(model, 0) + 1
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        if self.requests <= self.fail_first:
+            return web.json_response({"error": "injected failure"}, status=503, headers={"Retry-After": "0"})
+        try:
+            if "messages" in body:
+                vectors = [_message_vector(body["messages"])]
+            else:
+                raw = body.get("input")
+                inputs = [raw] if isinstance(raw, str) else raw
+                if not isinstance(inputs, list) or not inputs or not all(isinstance(x, str) for x in inputs):
+                    raise ValueError("'input' must be a string or a non-empty list of strings")
+                vectors = [dev_embedding(x.encode()) for x in inputs]
+        except ValueError as exc:
+            return web.json_response({"error": {"message": str(exc)}}, status=400)
+        data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
+        return web.json_response({"object": "list", "model": model, "data": data, "usage": {"prompt_tokens": 0}})
+
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "echo", "object": "model"}]})
 
@@ -101,6 +171,7 @@ class DevServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/embeddings", self.embeddings)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/stats", self.stats)
         return app
@@ -114,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
-    p.add_argument("--fail-first", type=int, default=0, help="answer the first N chat requests with 503")
+    p.add_argument("--fail-first", type=int, default=0, help="answer the first N requests with 503")
     args = p.parse_args(argv)
     server = DevServer(args.latency, args.fail_first)
     web.run_app(

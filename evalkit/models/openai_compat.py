@@ -75,7 +75,7 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
-def _retry_after(headers: Any) -> float | None:
+def retry_after(headers: Any) -> float | None:
     value = headers.get("Retry-After") if headers else None
     try:
         return max(0.0, float(value)) if value is not None else None
@@ -224,7 +224,7 @@ class OpenAICompatModel(Model):
             ) as resp:
                 if resp.status in RETRY_STATUS:
                     text = (await resp.text())[:200]
-                    raise RetryableError(f"HTTP {resp.status}: {text}", _retry_after(resp.headers))
+                    raise RetryableError(f"HTTP {resp.status}: {text}", retry_after(resp.headers))
                 if resp.status >= 400:
                     text = (await resp.text())[:500]
                     raise ModelError(f"HTTP {resp.status} from {self.base_url}: {text}")
