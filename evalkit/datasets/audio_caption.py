@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, FilesDataset, LoadResult
+from evalkit.datasets.base import DATASETS, FilesDataset
 from evalkit.errors import ConfigError, DatasetError
-from evalkit.types import Part, RecordError, Sample
+from evalkit.types import Part, Sample
 
 PROMPT = "Describe the audio in one sentence."
 _CAPTION = re.compile(r"^caption_(\d+)$")
@@ -74,9 +74,10 @@ class AudioCaptionDataset(FilesDataset):
     Options = AudioCaptionOptions
     prompt_version = "audio-caption-v1"
     default_judge = "captioning"
+    id_field = "file_name"
     options: AudioCaptionOptions
 
-    def _records(self, path: Path) -> Iterator[tuple[int, Any, str]]:
+    def records(self, path: Path) -> Iterator[tuple[int, Any, str]]:
         if path.suffix.lower() == ".csv":
             for line, row in _csv_rows(path):
                 yield line, row, ""
@@ -90,24 +91,6 @@ class AudioCaptionDataset(FilesDataset):
                 yield line, json.loads(text), ""
             except json.JSONDecodeError as exc:
                 yield line, None, f"invalid JSON: {exc.msg} (column {exc.colno})"
-
-    def _load_file(self, path: Path, result: LoadResult) -> None:
-        seen: set[str] = set()
-        for line, rec, err in self._records(path):
-            if err:
-                result.errors.append(RecordError(str(path), line, "", err))
-                continue
-            try:
-                sample = self.to_sample(rec, path, line)
-                if sample.id in seen:
-                    raise DatasetError(f"duplicate file_name {rec['file_name']!r} in this file", field="file_name")
-            except DatasetError as exc:
-                name = rec.get("file_name") if isinstance(rec, dict) else None
-                sid = f"{path.stem}:{name}" if isinstance(name, str) and name.strip() else ""
-                result.errors.append(RecordError(str(path), line, exc.field, exc.reason, sid))
-                continue
-            seen.add(sample.id)
-            result.samples.append(sample)
 
     def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
         """Validate one record and build its Sample.

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, DatasetError
 from evalkit.registry import Registry
 from evalkit.types import RecordError, Sample
 
@@ -98,8 +99,52 @@ class FilesDataset(Dataset):
             self._load_file(path, result)
         return result
 
-    def _load_file(self, path: Path, result: LoadResult) -> None:
+    #: the record field that names a sample: duplicate checks and the ids of bad records use it.
+    id_field: ClassVar[str] = "id"
+
+    def records(self, path: Path) -> Iterator[tuple[int, Any, str]]:
+        """(line, record, error) for each record of a file; the default reads one JSON object per line."""
+        with path.open(encoding="utf-8", errors="replace") as f:
+            for line, text in enumerate(f, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    yield line, json.loads(text), ""
+                except json.JSONDecodeError as exc:
+                    yield line, None, f"invalid JSON: {exc.msg} (column {exc.colno})"
+
+    def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
+        """Validate one record and build its Sample; raise DatasetError naming the field at fault."""
         raise NotImplementedError
+
+    def record_meta(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Breakdown keys (domain, subset ...) of a record that could not become a Sample."""
+        return {}
+
+    def _load_file(self, path: Path, result: LoadResult) -> None:
+        seen: set[str] = set()
+        for line, rec, err in self.records(path):
+            if err:
+                result.errors.append(RecordError(str(path), line, "", err))
+                continue
+            try:
+                sample = self.to_sample(rec, path, line)
+                if sample.id in seen:
+                    rid = rec.get(self.id_field) if isinstance(rec, dict) else None
+                    raise DatasetError(f"duplicate {self.id_field} {rid!r} in this file", field=self.id_field)
+            except DatasetError as exc:
+                result.errors.append(self._record_error(rec, path, line, exc))
+                continue
+            seen.add(sample.id)
+            result.samples.append(sample)
+
+    def _record_error(self, rec: Any, path: Path, line: int, exc: DatasetError) -> RecordError:
+        if not isinstance(rec, dict):
+            return RecordError(str(path), line, exc.field, exc.reason)
+        rid = rec.get(self.id_field)
+        named = isinstance(rid, int | str) and not isinstance(rid, bool) and str(rid).strip()
+        sid = f"{path.stem}:{rid}" if named else ""
+        return RecordError(str(path), line, exc.field, exc.reason, sid, self.record_meta(rec))
 
 
 def check_task(dataset: str, kind: str, task: str, tasks: Iterable[str], has_files: bool, files_key: str) -> None:

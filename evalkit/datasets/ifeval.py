@@ -8,14 +8,13 @@ line and field; the rest load.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, FilesDataset, LoadResult
+from evalkit.datasets.base import DATASETS, FilesDataset
 from evalkit.errors import DatasetError
-from evalkit.types import Part, RecordError, Sample
+from evalkit.types import Part, Sample
 
 
 @dataclass(frozen=True)
@@ -38,30 +37,11 @@ class IFEvalDataset(FilesDataset):
     Options = IFEvalOptions
     prompt_version = "ifeval-v1"
     default_judge = "ifeval"
+    id_field = "key"
     options: IFEvalOptions
 
-    def _load_file(self, path: Path, result: LoadResult) -> None:
-        seen: set[str] = set()
-        with path.open(encoding="utf-8", errors="replace") as f:
-            for line, text in enumerate(f, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    rec = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    result.errors.append(RecordError(str(path), line, "", f"invalid JSON: {exc.msg}"))
-                    continue
-                try:
-                    sample = to_sample(rec, path, line)
-                    if sample.id in seen:
-                        raise DatasetError(f"duplicate key {rec['key']!r} in this file", field="key")
-                except DatasetError as exc:
-                    key = rec.get("key") if isinstance(rec, dict) else None
-                    sid = f"{path.stem}:{key}" if isinstance(key, int | str) and not isinstance(key, bool) else ""
-                    result.errors.append(RecordError(str(path), line, exc.field, exc.reason, sid))
-                    continue
-                seen.add(sample.id)
-                result.samples.append(sample)
+    def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
+        return to_sample(rec, path, line)
 
 
 def to_sample(rec: Any, path: Path, line: int) -> Sample:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, FilesDataset, LoadResult
+from evalkit.datasets.base import DATASETS, FilesDataset
 from evalkit.errors import DatasetError
-from evalkit.types import Msg, Part, RecordError, Sample
+from evalkit.types import Msg, Part, Sample
 
 TAG_RE = re.compile(r"<(image|audio|video|document|code|threeD)(\d+)>")
 TAG_NAME_RE = re.compile(r"^(image|audio|video|document|code|threeD)(\d+)$")
@@ -91,25 +91,11 @@ class InterleavedDataset(FilesDataset):
     default_judge = "proxy-cpu"
     options: InterleavedOptions
 
-    def _load_file(self, path: Path, result: LoadResult) -> None:
-        seen: set[str] = set()
-        text = path.read_text(encoding="utf-8", errors="replace")
-        for line, obj, err in iter_json_objects(text):
-            if err:
-                result.errors.append(RecordError(str(path), line, "", err))
-                continue
-            try:
-                sample = self.to_sample(obj, path, line)
-                if sample.id in seen:
-                    raise DatasetError(f"duplicate id {obj.get('id')!r} in this file", field="id")
-            except DatasetError as exc:
-                meta = {k: obj.get(k) for k in ("domain", "subdomain", "difficulty") if isinstance(obj, dict)}
-                rid = str(obj.get("id", "")) if isinstance(obj, dict) else ""
-                sid = f"{path.stem}:{rid}" if rid else ""
-                result.errors.append(RecordError(str(path), line, exc.field, exc.reason, sid, meta))
-                continue
-            seen.add(sample.id)
-            result.samples.append(sample)
+    def records(self, path: Path) -> Iterator[tuple[int, Any, str]]:
+        return iter_json_objects(path.read_text(encoding="utf-8", errors="replace"))
+
+    def record_meta(self, rec: dict[str, Any]) -> dict[str, Any]:
+        return {k: rec[k] for k in ("domain", "subdomain", "difficulty") if k in rec}
 
     def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
         """Validate one record and build its Sample.

@@ -21,15 +21,14 @@ naming file, line and field; the rest load.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, FilesDataset, LoadResult
+from evalkit.datasets.base import DATASETS, FilesDataset
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.judges.choice import format_options, gold_letter, options_from_choices, parse_options
-from evalkit.types import Part, RecordError, Sample
+from evalkit.types import Part, Sample
 
 TASKS = ("asr", "mqa", "openqa", "refqa")
 AUDIO_TYPES = {"speech": "speech", "audio event": "sound events", "music": "music"}
@@ -80,6 +79,7 @@ class KimiAudioDataset(FilesDataset):
     Options = KimiAudioOptions
     prompt_version = "kimi-audio-v1"
     default_judge = "asr"
+    id_field = "index"
     options: KimiAudioOptions
 
     def __init__(self, name: str, options: Any = None, root: Path | None = None) -> None:
@@ -101,33 +101,9 @@ class KimiAudioDataset(FilesDataset):
                 raise ConfigError(f"{where}: bad prompt template {text!r}: {exc!r}") from None
         self.judge_name = DEFAULT_JUDGES[opts.task]
 
-    def _load_file(self, path: Path, result: LoadResult) -> None:
-        seen: set[str] = set()
-        with path.open(encoding="utf-8", errors="replace") as f:
-            for line, text in enumerate(f, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    rec = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    result.errors.append(RecordError(str(path), line, "", f"invalid JSON: {exc.msg}"))
-                    continue
-                try:
-                    sample = self.to_sample(rec, path, line)
-                    if sample.id in seen:
-                        raise DatasetError(f"duplicate index {rec['index']!r} in this file", field="index")
-                except DatasetError as exc:
-                    result.errors.append(self._record_error(rec, path, line, exc))
-                    continue
-                seen.add(sample.id)
-                result.samples.append(sample)
-
-    @staticmethod
-    def _record_error(rec: Any, path: Path, line: int, exc: DatasetError) -> RecordError:
-        ok = isinstance(rec, dict)
-        sid = f"{path.stem}:{rec['index']}" if ok and isinstance(rec.get("index"), int | str) else ""
-        meta = {"subset": str(rec["subset"])} if ok and isinstance(rec.get("subset"), str) and rec["subset"] else {}
-        return RecordError(str(path), line, exc.field, exc.reason, sid, meta)
+    def record_meta(self, rec: dict[str, Any]) -> dict[str, Any]:
+        subset = rec.get("subset")
+        return {"subset": subset} if isinstance(subset, str) and subset else {}
 
     def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
         """Validate one record and build its Sample.
