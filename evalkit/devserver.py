@@ -119,8 +119,8 @@ class DevServer:
         self.requests = 0
         self.by_model: dict[str, int] = {}
 
-    async def chat(self, request: web.Request) -> web.Response:
-        body = await request.json()
+    async def _admit(self, body: dict[str, Any]) -> web.Response | None:
+        """Count the request, wait the latency, and answer 503 while injected failures remain."""
         self.requests += 1
         model = str(body.get("model", "echo"))
         self.by_model[model] = self.by_model.get(model, 0) + 1
@@ -128,6 +128,14 @@ class DevServer:
             await asyncio.sleep(self.latency_s)
         if self.requests <= self.fail_first:
             return web.json_response({"error": "injected failure"}, status=503, headers={"Retry-After": "0"})
+        return None
+
+    async def chat(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = await self._admit(body)
+        if refused is not None:
+            return refused
+        model = str(body.get("model", "echo"))
         reply = answer(model, _text(body))
         return web.json_response(
             {
@@ -141,13 +149,10 @@ class DevServer:
 
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
-        self.requests += 1
+        refused = await self._admit(body)
+        if refused is not None:
+            return refused
         model = str(body.get("model", "echo"))
-        self.by_model[model] = self.by_model.get(model, 0) + 1
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
-        if self.requests <= self.fail_first:
-            return web.json_response({"error": "injected failure"}, status=503, headers={"Retry-After": "0"})
         try:
             if "messages" in body:
                 vectors = [_message_vector(body["messages"])]

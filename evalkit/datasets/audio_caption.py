@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,13 +83,7 @@ class AudioCaptionDataset(FilesDataset):
             return
         if path.suffix.lower() != ".jsonl":
             raise ConfigError(f"dataset {self.name}: {path} is neither .csv nor .jsonl")
-        for line, text in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-            if not text.strip():
-                continue
-            try:
-                yield line, json.loads(text), ""
-            except json.JSONDecodeError as exc:
-                yield line, None, f"invalid JSON: {exc.msg} (column {exc.colno})"
+        yield from super().records(path)
 
     def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
         """Validate one record and build its Sample.

@@ -104,7 +104,7 @@ class FilesDataset(Dataset):
 
     def records(self, path: Path) -> Iterator[tuple[int, Any, str]]:
         """(line, record, error) for each record of a file; the default reads one JSON object per line."""
-        with path.open(encoding="utf-8", errors="replace") as f:
+        with path.open(encoding="utf-8-sig", errors="replace") as f:  # -sig: tolerate a BOM
             for line, text in enumerate(f, start=1):
                 if not text.strip():
                     continue

@@ -93,3 +93,22 @@ def _fail(batch: list[tuple[Any, asyncio.Future[Any]]], exc: Exception) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(exc)
+
+
+async def run_isolated(items: list[T], generate: Callable[[list[T]], Any]) -> list[Any]:
+    """Run the blocking ``generate`` on a batch in a worker thread; if it raises, run each item alone.
+
+    One bad input then fails only its own sample: its slot holds the exception, its batch mates get answers.
+    """
+    try:
+        return list(await asyncio.to_thread(generate, items))
+    except Exception:  # the batch failed as a whole: find the culprit below
+        if len(items) == 1:
+            raise
+    out: list[Any] = []
+    for item in items:
+        try:
+            out.extend(await asyncio.to_thread(generate, [item]))
+        except Exception as exc:
+            out.append(exc)
+    return out

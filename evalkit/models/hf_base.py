@@ -25,7 +25,7 @@ from evalkit.errors import ConfigError, ModelError, missing_extra
 from evalkit.mediaproc.budget import MediaBudget
 from evalkit.mediaproc.cache import default_cache
 from evalkit.models.base import Model
-from evalkit.models.batching import MicroBatcher
+from evalkit.models.batching import MicroBatcher, run_isolated
 from evalkit.models.hf_attn import AttnRecord, SaveAttnOptions, head_means, save_sample, select_layers
 from evalkit.models.hf_messages import HFPrompt, MessageAdapter
 from evalkit.types import GenConfig, Generation, Msg, Sample, error_text
@@ -301,18 +301,7 @@ class HFModel(Model):
     # ------------------------------------------------------------------ batches (worker thread)
 
     async def _run_batch(self, batch: list[_Request]) -> list[_Result | BaseException]:
-        try:
-            return list(await asyncio.to_thread(self._generate, batch))
-        except Exception:
-            if len(batch) == 1:
-                raise
-        out: list[_Result | BaseException] = []
-        for request in batch:  # find the culprit: each request alone
-            try:
-                out.extend(await asyncio.to_thread(self._generate, [request]))
-            except Exception as exc:
-                out.append(exc)
-        return out
+        return await run_isolated(batch, self._generate)
 
     def _encode(self, loaded: _Loaded, prompts: list[HFPrompt]) -> tuple[Any, list[str]]:
         processor = loaded.processor

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from evalkit.errors import ConfigError, ModelError, missing_extra
 from evalkit.models.base import MODELS, Model
-from evalkit.models.batching import MicroBatcher
+from evalkit.models.batching import MicroBatcher, run_isolated
 from evalkit.models.catalog import CATALOG, VLLMSettings, settings_for
 from evalkit.models.openai_messages import to_openai_content
 from evalkit.types import GenConfig, Generation, Msg
@@ -213,21 +213,7 @@ class VLLMOfflineModel(Model):
         engine = self._engine
         if engine is None:
             raise ModelError(f"model {self.name} was not started")
-        try:
-            results: list[EngineResult | BaseException] = list(
-                await asyncio.to_thread(engine.generate, [r.conversation for r in batch], self.gen)
-            )
-            return results
-        except Exception:
-            if len(batch) == 1:
-                raise
-        out: list[EngineResult | BaseException] = []
-        for request in batch:  # find the culprit: each request alone
-            try:
-                out.extend(await asyncio.to_thread(engine.generate, [request.conversation], self.gen))
-            except Exception as exc:
-                out.append(exc)
-        return out
+        return await run_isolated(batch, lambda reqs: engine.generate([r.conversation for r in reqs], self.gen))
 
     async def generate_inner(self, msg: Msg) -> Generation:
         request = self.build_request(msg)
