@@ -13,6 +13,7 @@ from typing import Any
 from evalkit.config import Config
 from evalkit.datasets.base import Dataset
 from evalkit.errors import ConfigError
+from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.models.base import Model
 from evalkit.report import (
@@ -23,7 +24,6 @@ from evalkit.report import (
     merge_rows,
     outcomes,
     report_rows,
-    scored_export,
 )
 from evalkit.runner import StageStats, evaluate, infer, stored_predictions
 from evalkit.store import RunStore, write_atomic

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ class Outcome:
         stage: ``record``, ``predict``, ``judge`` or empty when judged.
         reason: why it failed.
         details: the verdict's details (counts a corpus-level metric sums, such as WER's errors and words).
+        metric_errors: metric -> reason, for metrics without a value in an otherwise judged sample.
     """
 
     sample_id: str
@@ -42,6 +42,7 @@ class Outcome:
     stage: str = ""
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    metric_errors: dict[str, str] = field(default_factory=dict)
 
 
 def outcomes(
@@ -72,7 +73,7 @@ def outcomes(
         elif not v.ok:
             out.append(Outcome(s.id, s.meta, {}, "judge", f"{v.parse_status}: {v.error}"))
         else:
-            out.append(Outcome(s.id, s.meta, v.scores, details=v.details))
+            out.append(Outcome(s.id, s.meta, v.scores, details=v.details, metric_errors=v.metric_errors))
     return out
 
 
@@ -139,33 +140,18 @@ def merge_rows(path: Path, rows: list[dict[str, str]], judge: str) -> list[dict[
 
 
 def failure_rows(items: Sequence[Outcome], judge: str) -> list[dict[str, str]]:
-    """Rows (sample_id, stage, reason, judge) for every sample that has no scores."""
-    return [{"sample_id": o.sample_id, "stage": o.stage, "reason": o.reason, "judge": judge} for o in items if o.stage]
+    """Rows (sample_id, stage, reason, judge) for every sample without scores and every metric without a value.
 
-
-def scored_export(samples: Sequence[Sample], verdicts: dict[str, Verdict]) -> str:
-    """The judged records in the interleaved results format: captions inlined, ``modal`` tag -> caption.
-
-    Records that could not be judged carry ``score: null`` and the ``error``: never a made-up score.
+    A judged sample that lacks one metric (undefined for it, or that criterion of the reply unreadable) gets a
+    row of stage ``metric`` naming the metric, so every count in ``n_failed`` has a row with its reason.
     """
-    lines = []
-    for s in samples:
-        v = verdicts.get(s.id)
-        rec: dict[str, Any] = {
-            "domain": s.meta.get("domain", ""),
-            "subdomain": s.meta.get("subdomain", ""),
-            "id": s.meta.get("record_id", s.id),
-        }
-        if v is not None:
-            rec["content"] = v.details.get("content", "")
-            rec["modal"] = v.details.get("modal", {})
-        if v is not None and v.ok:
-            rec["score"] = v.scores
-        else:
-            rec["score"] = None
-            rec["error"] = v.error if v is not None else "not judged"
-        lines.append(json.dumps(rec, ensure_ascii=False, indent=4))
-    return "\n".join(lines) + ("\n" if lines else "")
+    rows = []
+    for o in items:
+        if o.stage:
+            rows.append({"sample_id": o.sample_id, "stage": o.stage, "reason": o.reason, "judge": judge})
+        for metric, reason in o.metric_errors.items():
+            rows.append({"sample_id": o.sample_id, "stage": "metric", "reason": f"{metric}: {reason}", "judge": judge})
+    return rows
 
 
 def write_leaderboard(work_dir: Path, out: Path) -> int:

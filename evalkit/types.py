@@ -213,6 +213,8 @@ class Verdict:
         parse_status: ok, unparseable (reply could not be read), error (a call or input failed), skipped.
         error: why there are no scores.
         details: what the judge saw (captions, the inlined content).
+        metric_errors: metric -> why that metric has no value although the verdict is ok (undefined for this
+            sample, or one criterion of a judge reply unreadable while the others were read).
     """
 
     sample_id: str
@@ -224,6 +226,7 @@ class Verdict:
     parse_status: str = "ok"
     error: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    metric_errors: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -44,11 +44,14 @@ class Scored:
         scores: metric -> value (only metrics that are defined for this sample).
         raw: the raw judge output(s).
         details: what the judge saw, for audit and export.
+        metric_errors: metric -> reason, for each of the judge's metrics left out of ``scores`` (undefined for
+            this sample, or its part of the reply unreadable); reported per metric in failures.csv.
     """
 
     scores: dict[str, float]
     raw: Any = None
     details: dict[str, Any] = field(default_factory=dict)
+    metric_errors: dict[str, str] = field(default_factory=dict)
 
 
 class JudgeFailure(Exception):
@@ -157,7 +160,9 @@ class Judge:
             return Verdict(**base, raw=exc.raw, parse_status=exc.status, error=str(exc), details=exc.details)
         except Exception as exc:  # a judge failure is data: recorded per sample
             return Verdict(**base, parse_status="error", error=error_text(exc))
-        return Verdict(**base, scores=res.scores, raw=res.raw, details=res.details)
+        missing = {m: "metric undefined for this sample" for m in self.metrics if m not in res.scores}
+        errors = {m: res.metric_errors.get(m, reason) for m, reason in missing.items()}
+        return Verdict(**base, scores=res.scores, raw=res.raw, details=res.details, metric_errors=errors)
 
 
 JUDGES: Registry[type[Judge]] = Registry("judge")

@@ -82,6 +82,7 @@ class CaptionAgreementJudge(CaptioningJudge):
             scores["media_text_agreement"] = round(sum(cos[:-1]) / len(view.answer_tags), 6)
         details = view.details()
         details["per_tag_agreement"] = {t: round(c, 6) for t, c in zip(view.answer_tags, cos, strict=False)}
+        undefined = {}
         if not view.answer_tags:
-            details["note"] = "answer cites no media: media_text_agreement undefined"
-        return Scored(scores=scores, raw=None, details=details)
+            undefined["media_text_agreement"] = "the answer cites no media (metric undefined)"
+        return Scored(scores=scores, raw=None, details=details, metric_errors=undefined)
