@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from evalkit.media import content_id
 from evalkit.registry import Registry
-from evalkit.types import GenConfig, Generation, Msg, Prediction, Sample, error_text, stable_hash
+from evalkit.types import GenConfig, Generation, Msg, Part, Prediction, Sample, error_text, stable_hash
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,19 @@ class Model:
     async def generate_inner(self, msg: Msg) -> Generation:
         """Answer one message. Raise on failure: the caller records the error on the Prediction."""
         raise NotImplementedError
+
+    def media_not_read(self, part: Part) -> str:
+        """Why ``part`` would not reach this model (it would get a "not shown" note); empty when it does.
+
+        Backends with a ``modalities`` option override this; the job checks every sample before the first call.
+        """
+        return ""
+
+    @property
+    def unread_media_policy(self) -> str:
+        """``error`` (default): a run whose samples hold media this model cannot read stops before the first
+        call; ``note``: the model gets a "not shown" note and the report counts those samples."""
+        return str(getattr(self.options, "unread_media", "error"))
 
     async def respond(self, sample: Sample) -> Generation:
         """Answer a sample; models that need more than the msg (the replay model) override this."""

@@ -28,7 +28,7 @@ from evalkit.models.base import Model
 from evalkit.models.batching import MicroBatcher, run_isolated
 from evalkit.models.hf_attn import AttnRecord, SaveAttnOptions, head_means, save_sample, select_layers
 from evalkit.models.hf_messages import HFPrompt, MessageAdapter
-from evalkit.types import GenConfig, Generation, Msg, Sample, error_text
+from evalkit.types import GenConfig, Generation, Msg, Part, Sample, error_text
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEVICES = ("auto", "cpu", "cuda")
@@ -58,6 +58,8 @@ class HFOptions:
         concurrency: requests the runner keeps in flight (0: twice ``batch_size``, so batches fill).
         save_attn: save attention maps of the first N samples (``{first_n: 2, layers: [0, -1]}``).
         attn_dir: where attention maps go; empty: ``<run dir>/attn`` when the job binds the run dir.
+        unread_media: ``error`` (default) stops before the first call when samples hold media the model does
+            not read; ``note`` sends a "not shown" note and counts those samples in the report.
     """
 
     model_path: str = ""
@@ -74,6 +76,7 @@ class HFOptions:
     concurrency: int = 0
     save_attn: SaveAttnOptions = field(default_factory=SaveAttnOptions)
     attn_dir: str = ""
+    unread_media: str = "error"
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -127,7 +130,9 @@ class HFModel(Model):
     """
 
     Options = HFOptions
-    NOT_IN_KEY = frozenset({"batch_size", "batch_wait_s", "concurrency", "save_attn", "attn_dir", "device_map"})
+    NOT_IN_KEY = frozenset(
+        {"batch_size", "batch_wait_s", "concurrency", "save_attn", "attn_dir", "device_map", "unread_media"}
+    )
     options: HFOptions
 
     #: the transformers class loaded with ``from_pretrained`` (an attribute of the ``transformers`` module).
@@ -246,6 +251,16 @@ class HFModel(Model):
         )
 
     # ------------------------------------------------------------------ requests
+
+    def media_not_read(self, part: Part) -> str:
+        # mirrors MessageAdapter: videos reach audio-only models as their audio track, documents reach every
+        # model (as text when it reads no images), point clouds reach image readers as three views
+        if part.type == "document":
+            return ""
+        reads = {"image": ("image",), "audio": ("audio",), "video": ("video", "audio"), "threeD": ("image",)}
+        if any(k in self.modalities for k in reads.get(part.type, ())):
+            return ""
+        return f"the model does not read {part.type}"
 
     def identity(self) -> dict[str, Any]:
         """The base identity plus the family's transformers class."""

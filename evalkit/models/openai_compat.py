@@ -19,8 +19,8 @@ from evalkit.mediaproc.budget import MediaBudget
 from evalkit.mediaproc.cache import MediaCache
 from evalkit.models.base import MODELS, Model
 from evalkit.models.describe_media import MediaDescriber
-from evalkit.models.openai_messages import Converted, MediaPlan, to_openai_content
-from evalkit.types import Generation, Msg
+from evalkit.models.openai_messages import Converted, MediaPlan, not_read_reason, to_openai_content
+from evalkit.types import Generation, Msg, Part
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
@@ -44,6 +44,9 @@ class OpenAIOptions:
         embedded: ``smollm2`` to have evalkit start llama.cpp's server on loopback (CPU default).
         describe_media: modality -> CPU captioner for media the model cannot read (``audio: whisper-cpu``);
             the model then gets a tagged description instead of a "not shown" note.
+        unread_media: ``error`` (default): stop before the first call when samples hold media the model
+            cannot read (not in ``modalities``, not described); ``note``: send a "not shown" note instead and
+            count those samples in every report row.
         serve: overrides of evalkit.models.catalog.VLLMSettings for ``run.py serve``.
         media: per-kind media budgets (``evalkit.mediaproc.budget.MediaBudget``): images fitted to a pixel
             budget, videos as sampled frames for image-only models, point clouds as three-view images.
@@ -63,6 +66,7 @@ class OpenAIOptions:
     serve_command: str = ""
     embedded: str = ""
     describe_media: dict[str, str] = field(default_factory=dict)
+    unread_media: str = "error"
     serve: dict[str, Any] = field(default_factory=dict)
     media: MediaBudget | None = None
 
@@ -96,7 +100,7 @@ class OpenAICompatModel(Model):
 
     Options = OpenAIOptions
     NOT_IN_KEY = frozenset(
-        {"base_url", "api_key_env", "timeout_s", "max_retries", "backoff_s", "concurrency", "serve_command", "serve"}
+        {"base_url", "api_key_env", "timeout_s", "max_retries", "backoff_s", "concurrency", "serve_command", "serve", "unread_media"}
     )
     options: OpenAIOptions
 
@@ -151,6 +155,11 @@ class OpenAICompatModel(Model):
         if self._server is not None:
             await asyncio.to_thread(self._server.stop)
             self._server = None
+
+    def media_not_read(self, part: Part) -> str:
+        if part.type in self.options.describe_media:
+            return ""
+        return not_read_reason(part, ("text", *self.options.modalities), self.options.media is not None)
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.options.api_key_env, "") if self.options.api_key_env else ""

@@ -104,6 +104,27 @@ def _budgeted(out: Converted, part: Part, kind: str, label: str, plan: MediaPlan
     return True
 
 
+def not_read_reason(part: Part, modalities: tuple[str, ...], budgeted: bool) -> str:
+    """Why ``to_openai_content`` would replace ``part`` by a "not shown" note; empty when the model gets it.
+
+    Decided from the part type and file suffix only (no decoding), so a job can check every sample before the
+    first call. ``budgeted``: a media budget is set (videos then reach image readers as frames, 3D as views).
+    """
+    suffix = Path(part.value).suffix.lower()
+    kind = part.type
+    if kind == "document" and suffix in IMAGE_SUFFIXES:
+        kind = "image"
+    if kind == "document" and suffix in TEXT_SUFFIXES:
+        return ""
+    if kind in ("video", "threeD") and kind not in modalities and "image" in modalities and budgeted:
+        return ""
+    if kind not in modalities:
+        return f"the model does not read {kind}"
+    if kind not in ("image", "audio", "video"):
+        return f"no OpenAI content type for {part.type}"
+    return ""
+
+
 def _media(out: Converted, part: Part, modalities: tuple[str, ...], transport: str, plan: MediaPlan) -> None:
     path = Path(part.value)
     ref = {"type": part.type, "path": part.value}

@@ -22,8 +22,8 @@ from evalkit.errors import ConfigError, ModelError, missing_extra
 from evalkit.models.base import MODELS, Model
 from evalkit.models.batching import MicroBatcher, run_isolated
 from evalkit.models.catalog import CATALOG, VLLMSettings, settings_for
-from evalkit.models.openai_messages import to_openai_content
-from evalkit.types import GenConfig, Generation, Msg
+from evalkit.models.openai_messages import not_read_reason, to_openai_content
+from evalkit.types import GenConfig, Generation, Msg, Part
 
 Conversation = list[dict[str, Any]]
 
@@ -42,6 +42,8 @@ class VLLMOfflineOptions:
         batch_size: most requests per ``LLM.chat`` call (0: the engine's ``max_num_seqs``).
         batch_wait_s: how long a batch waits for more requests after its first.
         concurrency: requests the runner keeps in flight; at least ``batch_size`` for full batches.
+        unread_media: ``error`` (default) stops before the first call when samples hold media the model does
+            not read; ``note`` sends a "not shown" note and counts those samples in the report.
     """
 
     model: str = ""
@@ -53,6 +55,7 @@ class VLLMOfflineOptions:
     batch_size: int = 0
     batch_wait_s: float = 0.05
     concurrency: int = 64
+    unread_media: str = "error"
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,7 @@ class VLLMOfflineModel(Model):
     """
 
     Options = VLLMOfflineOptions
-    NOT_IN_KEY = frozenset({"batch_size", "batch_wait_s", "concurrency"})
+    NOT_IN_KEY = frozenset({"batch_size", "batch_wait_s", "concurrency", "unread_media"})
     options: VLLMOfflineOptions
 
     def __init__(
@@ -193,6 +196,9 @@ class VLLMOfflineModel(Model):
             "trust_remote_code": s.trust_remote_code,
         }
         return out
+
+    def media_not_read(self, part: Part) -> str:
+        return not_read_reason(part, ("text", *self.options.modalities), budgeted=False)
 
     def build_request(self, msg: Msg) -> _Request:
         """The chat conversation for one msg, its loggable form (media as paths) and the media handling."""
