@@ -15,10 +15,10 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from evalkit.errors import ConfigError, missing_extra
-from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
+from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, MetricSpec, Scored
 from evalkit.judges.text_norm import metric_name, normalise, unit
 from evalkit.report import Outcome
 from evalkit.types import Prediction, Sample
@@ -133,6 +133,10 @@ class ASRJudge(Judge):
 
     Options = ASROptions
     metrics: tuple[str, ...] = ("wer", "cer")
+    # a sample without an answer counts as every reference unit deleted (per-sample rate 1.0)
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {
+        m: MetricSpec(higher_is_better=False, worst=1.0, kind="ratio") for m in ("wer", "cer")
+    }
     version = "asr-v2"  # v2: Chinese numbers and traditional characters normalised (evalkit.judges.zh_norm)
     concurrency = 64
     options: ASROptions
@@ -165,6 +169,16 @@ class ASRJudge(Judge):
             return
         present = {metric_name(str(s.meta.get("language", ""))) for s in samples if s.meta.get("language")}
         self._report_metrics(tuple(m for m in type(self).metrics if m in present) or type(self).metrics)
+
+    def worst_details(self, sample: Sample) -> dict[str, Any] | None:
+        lang = self.options.language or str(sample.meta.get("language", ""))
+        refs = [p.value for p in sample.references if p.type == "text"]
+        if not lang or not refs:
+            return None
+        return edit_counts(refs[0], "", lang, self.options.normalize).to_details()
+
+    def ratio_parts(self, metric: str, outcome: Outcome) -> tuple[float, float]:
+        return float(outcome.details["errors"]), float(outcome.details["ref_len"])
 
     async def score(self, sample: Sample, pred: Prediction) -> Scored:
         lang = self.options.language or str(sample.meta.get("language", ""))

@@ -23,6 +23,34 @@ class NoOptions:
     """A judge without config keys of its own."""
 
 
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a metric reads and how a sample the model failed on counts.
+
+    Attributes:
+        higher_is_better: the direction of the metric.
+        worst: the value a sample counts as when the model gave no answer (failed call, no prediction): the
+            primary number is then strict (over every answered-or-failed sample). None: the metric has no natural
+            worst value (1-5 judge scores, similarity proxies); its number is over scored samples only and a run
+            with failures is flagged as incompletely covered.
+        kind: ``mean`` (mean of per-sample values), ``ratio`` (corpus sum of numerators over sum of denominators,
+            e.g. WER) or ``corpus`` (another corpus statistic, recomputed from the outcomes).
+        resample: whether a bootstrap may recompute the statistic (False for statistics an external tool
+            computes, such as METEOR's Java aggregate).
+    """
+
+    higher_is_better: bool = True
+    worst: float | None = None
+    kind: str = "mean"
+    resample: bool = True
+
+
+#: accuracy-like metrics: higher is better and a failed answer counts as 0.
+ACCURACY = MetricSpec(worst=0.0)
+#: a rate of something bad (unextracted answers): lower is better, failures are not that thing.
+LOWER_RATE = MetricSpec(higher_is_better=False)
+
+
 @dataclass
 class JudgeContext:
     """What a judge may use besides its options.
@@ -76,6 +104,8 @@ class Judge:
     Options: ClassVar[type] = NoOptions
     #: the score names this judge produces, in report order; an instance may set its own from its options.
     metrics: tuple[str, ...] = ()
+    #: metric -> how it reads and how a failed sample counts; unlisted metrics: higher is better, no worst value.
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {}
     #: bump when the prompt or scoring changes: stored verdicts are then redone.
     version: ClassVar[str] = "v1"
     concurrency: int = 4
@@ -135,6 +165,24 @@ class Judge:
     ) -> dict[str, Path]:
         """Write files in a benchmark's own output format next to report.csv; returns name -> path."""
         return {}
+
+    def metric_spec(self, metric: str) -> MetricSpec:
+        """Direction, worst value and kind of ``metric``."""
+        return self.metric_specs.get(metric, MetricSpec())
+
+    @property
+    def primary_metric(self) -> str:
+        """The metric the leaderboard ranks by: the first one this judge reports."""
+        return self.metrics[0] if self.metrics else ""
+
+    def worst_details(self, sample: Sample) -> dict[str, Any] | None:
+        """The details a sample the model failed on counts with in corpus metrics (WER: every reference word
+        deleted); None when the judge cannot say, which leaves its corpus metrics without a strict value."""
+        return {}
+
+    def ratio_parts(self, metric: str, outcome: Outcome) -> tuple[float, float]:
+        """Numerator and denominator of a ``ratio`` metric for one outcome (for resampling and paired tests)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no ratio metric {metric}")
 
     def summarize(self, metric: str, scored: Sequence[Outcome]) -> float:
         """One value of ``metric`` over the outcomes that have it: the mean unless a judge knows better."""

@@ -39,13 +39,13 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from evalkit.errors import ConfigError, missing_extra
-from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
+from evalkit.judges.base import ACCURACY, JUDGES, Judge, JudgeContext, JudgeFailure, MetricSpec, Scored
 from evalkit.judges.cider import cider_d
 from evalkit.report import BREAKDOWN_KEYS, Outcome, mean_of
 from evalkit.types import Prediction, Sample, stable_hash
@@ -485,6 +485,15 @@ class CaptionMetricsJudge(Judge):
 
     Options = CaptioningOptions
     metrics = METRICS
+    # CIDEr-D, SPIDEr and ROUGE-L are means of per-caption values (a missing caption scores 0); BLEU and METEOR are
+    # corpus statistics of counts a missing caption does not have, SPICE/FENSE need external models: scored only
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {
+        "cider_d": ACCURACY,
+        "spider": ACCURACY,
+        "rouge_l": ACCURACY,
+        "meteor": MetricSpec(kind="corpus", resample=False),
+        **{f"bleu_{i}": MetricSpec(kind="corpus") for i in range(1, 5)},
+    }
     version = "captioning-v1"
     concurrency = 64
     options: CaptioningOptions

@@ -22,9 +22,9 @@ import re
 import string
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
+from evalkit.judges.base import ACCURACY, JUDGES, LOWER_RATE, Judge, JudgeContext, JudgeFailure, MetricSpec, Scored
 from evalkit.models.base import Model
 from evalkit.types import Part, Prediction, Sample, stable_hash
 
@@ -318,6 +318,7 @@ class ChoiceJudge(Judge):
 
     Options = ChoiceOptions
     metrics: tuple[str, ...] = ("accuracy", "unextracted")
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {"accuracy": ACCURACY, "unextracted": LOWER_RATE}
     version = RULES_VERSION
     concurrency = 16
     options: ChoiceOptions

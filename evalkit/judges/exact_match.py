@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from typing import ClassVar
 
-from evalkit.judges.base import JUDGES, Judge, JudgeFailure, Scored
+from evalkit.judges.base import ACCURACY, JUDGES, Judge, JudgeFailure, MetricSpec, Scored
 from evalkit.types import Prediction, Sample
 
 _SPACE = re.compile(r"\s+")
@@ -31,6 +32,7 @@ class ExactMatchJudge(Judge):
 
     Options = ExactMatchOptions
     metrics = ("accuracy",)
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {"accuracy": ACCURACY}
     concurrency = 64
     options: ExactMatchOptions
 

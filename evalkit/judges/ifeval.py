@@ -13,9 +13,9 @@ naming the instruction; the sample is counted as failed, never scored as a guess
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from evalkit.judges.base import JUDGES, Judge, JudgeFailure, Scored
+from evalkit.judges.base import ACCURACY, JUDGES, Judge, JudgeFailure, MetricSpec, Scored
 from evalkit.judges.ifeval_checks import CheckError, run_check
 from evalkit.report import Outcome, mean_of
 from evalkit.types import Prediction, Sample
@@ -63,8 +63,19 @@ class IFEvalJudge(Judge):
     """IFEval's strict and loose, prompt- and instruction-level accuracy."""
 
     metrics = METRICS
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {
+        m: MetricSpec(worst=0.0, kind="ratio") if m.startswith("inst_level_") else ACCURACY for m in METRICS
+    }
     version = "ifeval-v1"
     concurrency = 64
+
+    def worst_details(self, sample: Sample) -> dict[str, Any] | None:
+        n = len(instructions_of(sample))
+        return {"n_instructions": n, "n_followed_strict": 0, "n_followed_loose": 0}
+
+    def ratio_parts(self, metric: str, outcome: Outcome) -> tuple[float, float]:
+        kind = metric.removeprefix("inst_level_")
+        return float(outcome.details[f"n_followed_{kind}"]), float(outcome.details["n_instructions"])
 
     async def score(self, sample: Sample, pred: Prediction) -> Scored:
         pairs = instructions_of(sample)

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
-from evalkit.judges.base import JUDGES, Scored
+from evalkit.judges.base import ACCURACY, JUDGES, LOWER_RATE, MetricSpec, Scored
 from evalkit.judges.choice import EXTRACTOR_PROMPT as CHOICE_PROMPT
 from evalkit.judges.choice import RULES_VERSION as CHOICE_RULES
 from evalkit.judges.choice import ChoiceJudge
@@ -75,6 +75,12 @@ class CircularChoiceJudge(VLMQAJudge):
 
     metrics = ("accuracy", "unextracted", "circular_accuracy")
     version = f"{CHOICE_RULES}+{YES_NO_RULES}+circular-v1"
+    # a failed item makes its circular group wrong
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {
+        "accuracy": ACCURACY,
+        "unextracted": LOWER_RATE,
+        "circular_accuracy": MetricSpec(worst=0.0, kind="corpus"),
+    }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError
-from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
+from evalkit.judges.base import ACCURACY, JUDGES, Judge, JudgeContext, JudgeFailure, MetricSpec, Scored
 from evalkit.models.embedding import candidate_ids
 from evalkit.store import safe_name, write_atomic
 from evalkit.types import Prediction, RecordError, Sample, Verdict
@@ -145,6 +145,9 @@ class RetrievalJudge(Judge):
     Options = RetrievalOptions
     version = "retrieval-v1"
     concurrency = 64
+
+    def metric_spec(self, metric: str) -> MetricSpec:
+        return ACCURACY  # every @K metric: higher is better, a query without a ranking scores 0
     options: RetrievalOptions
 
     def __init__(self, name: str, options: Any, ctx: JudgeContext) -> None:

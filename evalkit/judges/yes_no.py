@@ -30,9 +30,9 @@ import string
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from evalkit.judges.base import JUDGES, JudgeFailure, Scored
+from evalkit.judges.base import ACCURACY, JUDGES, LOWER_RATE, JudgeFailure, MetricSpec, Scored
 from evalkit.judges.choice import ChoiceJudge, clean_answer
 from evalkit.models.base import Model
 from evalkit.report import Outcome, mean_of
@@ -200,6 +200,13 @@ class MMEJudge(YesNoJudge):
     """
 
     metrics = ("accuracy", "unextracted", "acc_plus", "mme_score")
+    # a failed question counts as wrong, which also makes its image's acc+ wrong
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {
+        "accuracy": ACCURACY,
+        "unextracted": LOWER_RATE,
+        "acc_plus": MetricSpec(worst=0.0, kind="corpus"),
+        "mme_score": MetricSpec(worst=0.0, kind="corpus"),
+    }
     version = f"{RULES_VERSION}+mme-v1"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -100,7 +100,17 @@ class OpenAICompatModel(Model):
 
     Options = OpenAIOptions
     NOT_IN_KEY = frozenset(
-        {"base_url", "api_key_env", "timeout_s", "max_retries", "backoff_s", "concurrency", "serve_command", "serve", "unread_media"}
+        {
+            "base_url",
+            "api_key_env",
+            "timeout_s",
+            "max_retries",
+            "backoff_s",
+            "concurrency",
+            "serve_command",
+            "serve",
+            "unread_media",
+        }
     )
     options: OpenAIOptions
 
