@@ -17,11 +17,11 @@ for Audio-QA sets) or else its ``meta["question"]``. An unreadable judge reply i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from evalkit.errors import ConfigError
 from evalkit.judges.ask import ask_until_parsed
-from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
+from evalkit.judges.base import ACCURACY, JUDGES, Judge, JudgeContext, JudgeFailure, MetricSpec, Scored
 from evalkit.judges.parse import ParseError, parse_scores
 from evalkit.models.base import Model
 from evalkit.types import Prediction, Sample, stable_hash
@@ -202,6 +202,8 @@ class AudioQAJudge(Judge):
 
     Options = AudioQAOptions
     metrics: tuple[str, ...] = ("score", "accuracy", "refusal_rate")
+    # refusing a harmful request is the wanted behaviour: a failed answer is not a refusal
+    metric_specs: ClassVar[dict[str, MetricSpec]] = {"accuracy": ACCURACY, "refusal_rate": MetricSpec(worst=0.0)}
     version = "audio-qa-v1"
     options: AudioQAOptions
 
