@@ -75,12 +75,35 @@ class Config:
         }
 
 
-def _reject_unknown(keys: typing.Iterable[str], allowed: typing.Sequence[str], where: str) -> None:
+def _reject_unknown(
+    keys: typing.Iterable[str],
+    allowed: typing.Sequence[str],
+    where: str,
+    elsewhere: typing.Mapping[str, typing.Sequence[str]] | None = None,
+    owner: str = "this entry",
+) -> None:
+    """Raise on the first key not in ``allowed``, naming the nearest valid key.
+
+    Args:
+        keys: the keys given.
+        allowed: the keys this entry takes.
+        where: prefix for the message.
+        elsewhere: key -> classes that take it, searched for the nearest key when ``allowed`` has none close.
+        owner: what takes ``allowed`` (``backend replay``), for the message when it takes no keys at all.
+    """
     for k in keys:
-        if k not in allowed:
-            close = difflib.get_close_matches(k, list(allowed), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"{where}: unknown key '{k}'{hint}; allowed: {', '.join(allowed)}")
+        if k in allowed:
+            continue
+        close = difflib.get_close_matches(k, list(allowed), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        if not close and elsewhere:
+            other = difflib.get_close_matches(k, list(elsewhere), n=1)
+            if other:
+                names = sorted(elsewhere[other[0]])
+                owners = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+                hint = f" (nearest valid key: '{other[0]}', an option of {owners}, not of {owner})"
+        listing = f"allowed: {', '.join(allowed)}" if allowed else f"{owner} takes no options of its own"
+        raise ConfigError(f"{where}: unknown key '{k}'{hint}; {listing}")
 
 
 def _entries(raw: Any, section: str, class_key: str, path: Path) -> dict[str, Entry]:
@@ -137,17 +160,26 @@ def load_config(path: Path | str) -> Config:
 _T = typing.TypeVar("_T")
 
 
-def build_options(cls: type[_T], options: dict[str, Any], where: str) -> _T:
+def build_options(
+    cls: type[_T],
+    options: dict[str, Any],
+    where: str,
+    elsewhere: typing.Mapping[str, typing.Sequence[str]] | None = None,
+    owner: str = "this entry",
+) -> _T:
     """Build an options dataclass from a config mapping, rejecting unknown keys and wrong types.
 
     Args:
         cls: a dataclass whose fields are the allowed keys.
         options: the mapping from config.yaml.
         where: prefix for error messages (``config.yaml: models.gpt-4o``).
+        elsewhere: key -> classes that take it (sibling classes' options), to name the nearest valid key
+            when this class takes none close to a misspelt one.
+        owner: what the options belong to (``backend replay``), named when it takes no keys at all.
     """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    _reject_unknown(options, list(fields), where)
+    _reject_unknown(options, list(fields), where, elsewhere, owner)
     kwargs: dict[str, Any] = {}
     for key, value in options.items():
         kwargs[key] = _coerce(value, hints[key], f"{where}.{key}")

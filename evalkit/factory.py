@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import sys
@@ -13,6 +14,7 @@ from evalkit.datasets.base import DATASETS, Dataset
 from evalkit.errors import ConfigError
 from evalkit.judges.base import JUDGES, Judge, JudgeContext
 from evalkit.models.base import MODELS, Model
+from evalkit.registry import Registry
 from evalkit.store import cache_dir
 from evalkit.types import GenConfig
 
@@ -53,6 +55,17 @@ def _entry(entries: dict[str, Entry], name: str, kind: str, registry_names: list
     raise ConfigError(f"unknown {kind} {name!r}{hint} (see: python run.py --list {kind}s)")
 
 
+def _option_owners(registry: Registry[Any], kind: str) -> dict[str, list[str]]:
+    """Option key -> the registered classes (``backend openai``) whose ``Options`` take it."""
+    owners: dict[str, list[str]] = {}
+    for name in registry:
+        options = getattr(registry.get(name), "Options", None)
+        if dataclasses.is_dataclass(options):
+            for f in dataclasses.fields(options):
+                owners.setdefault(f.name, []).append(f"{kind} {name}")
+    return owners
+
+
 def build_model(cfg: Config, name: str, overrides: dict[str, Any] | None = None) -> Model:
     """A Model for a ``models:`` entry (or a registered backend used by name), with command-line overrides."""
     entry = _entry(cfg.models, name, "model", MODELS.names())
@@ -60,7 +73,8 @@ def build_model(cfg: Config, name: str, overrides: dict[str, Any] | None = None)
     opts = {**entry.options, **(overrides or {})}
     where = f"{cfg.path}: models.{name}"
     gen = build_options(GenConfig, opts.pop("gen", None) or {}, f"{where}.gen")
-    return cls(name, build_options(cls.Options, opts, where), gen)
+    owners = _option_owners(MODELS, "backend")
+    return cls(name, build_options(cls.Options, opts, where, owners, owner=f"backend {entry.cls}"), gen)
 
 
 def build_dataset(cfg: Config, name: str) -> Dataset:
@@ -72,7 +86,10 @@ def build_dataset(cfg: Config, name: str) -> Dataset:
     cls = DATASETS.get(entry.cls)
     opts = dict(entry.options)
     judge = str(opts.pop("judge", "") or "")
-    dataset = cls(name, build_options(cls.Options, opts, f"{cfg.path}: datasets.{name}"), cfg.dataset_root)
+    where = f"{cfg.path}: datasets.{name}"
+    owners = _option_owners(DATASETS, "class")
+    options: Any = build_options(cls.Options, opts, where, owners, owner=f"dataset class {entry.cls}")
+    dataset = cls(name, options, cfg.dataset_root)
     dataset.judge_name = judge or dataset.judge_name  # the instance may pick its default from its options
     return dataset
 
@@ -82,4 +99,6 @@ def build_judge(cfg: Config, name: str, work_dir: Path) -> Judge:
     entry = _entry(cfg.judges, name, "judge", JUDGES.names())
     cls = JUDGES.get(entry.cls)
     ctx = JudgeContext(model_factory=lambda m: build_model(cfg, m), cache_dir=cache_dir(work_dir))
-    return cls(name, build_options(cls.Options, entry.options, f"{cfg.path}: judges.{name}"), ctx)
+    owners = _option_owners(JUDGES, "class")
+    where = f"{cfg.path}: judges.{name}"
+    return cls(name, build_options(cls.Options, entry.options, where, owners, owner=f"judge class {entry.cls}"), ctx)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import glob
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +14,8 @@ from typing import Any, ClassVar
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.registry import Registry
 from evalkit.types import RecordError, Sample
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,10 +30,12 @@ class LoadResult:
     Attributes:
         samples: valid samples, in file order.
         errors: one entry per bad record (file, line, field, reason); they count as failed samples.
+        empty_files: records files that hold no record at all (an empty dataset is not a clean run).
     """
 
     samples: list[Sample] = field(default_factory=list)
     errors: list[RecordError] = field(default_factory=list)
+    empty_files: list[str] = field(default_factory=list)
 
 
 class Dataset:
@@ -75,19 +81,24 @@ class FilesDataset(Dataset):
         return (self.root / sub).resolve() if sub else self.root.resolve()
 
     def files(self) -> list[Path]:
-        """The records files, sorted; a pattern that matches nothing is a configuration error."""
+        """The records files, sorted; a pattern that matches nothing is a configuration error.
+
+        A pattern is relative to :attr:`data_root` unless it is absolute (``/data/x/*.jsonl``, ``~/x.jsonl``).
+        """
         root = self.data_root
-        if not root.is_dir():
+        patterns = [str(p) for p in getattr(self.options, "files", ())]
+        if not root.is_dir() and not all(Path(p).expanduser().is_absolute() for p in patterns):
             raise ConfigError(
                 f"dataset {self.name}: data root {root} does not exist: python run.py prepare --dataset {self.name} "
                 "says what to put there (or set dataset_root / root in config.yaml)"
             )
         found: list[Path] = []
-        for pattern in getattr(self.options, "files", ()):
-            hits = sorted(p for p in root.glob(pattern) if p.is_file())
+        for pattern in patterns:
+            hits = glob_files(root, pattern)
             if not hits:
+                where = "" if Path(pattern).expanduser().is_absolute() else f" under {root}"
                 raise ConfigError(
-                    f"dataset {self.name}: no file matches {pattern!r} under {root} "
+                    f"dataset {self.name}: no file matches {pattern!r}{where} "
                     f"(python run.py prepare --dataset {self.name})"
                 )
             found.extend(h for h in hits if h not in found)
@@ -123,7 +134,9 @@ class FilesDataset(Dataset):
 
     def _load_file(self, path: Path, result: LoadResult) -> None:
         seen: set[str] = set()
+        count = 0
         for line, rec, err in self.records(path):
+            count += 1
             if err:
                 result.errors.append(RecordError(str(path), line, "", err))
                 continue
@@ -137,6 +150,9 @@ class FilesDataset(Dataset):
                 continue
             seen.add(sample.id)
             result.samples.append(sample)
+        if not count:
+            result.empty_files.append(str(path))
+            log.warning("%s: empty data file (0 records)", path)
 
     def _record_error(self, rec: Any, path: Path, line: int, exc: DatasetError) -> RecordError:
         if not isinstance(rec, dict):
@@ -145,6 +161,34 @@ class FilesDataset(Dataset):
         named = isinstance(rid, int | str) and not isinstance(rid, bool) and str(rid).strip()
         sid = f"{path.stem}:{rid}" if named else ""
         return RecordError(str(path), line, exc.field, exc.reason, sid, self.record_meta(rec))
+
+
+def glob_files(root: Path, pattern: str) -> list[Path]:
+    """Files matching ``pattern``, sorted: relative to ``root``, or absolute (``~`` expanded); ``**`` recurses."""
+    expanded = Path(pattern).expanduser()
+    if expanded.is_absolute():
+        hits = (Path(p) for p in glob.glob(str(expanded), recursive=True))
+    else:
+        hits = root.glob(pattern)
+    return sorted(p for p in hits if p.is_file())
+
+
+def check_media_file(path: Path, fld: str, kind: str = "media") -> Path:
+    """``path`` if it is a readable regular file; else a DatasetError saying what it is instead.
+
+    Args:
+        path: the resolved media path.
+        fld: the record field that holds it.
+        kind: ``media``, ``audio``, ``video`` ... for the message.
+
+    Raises:
+        DatasetError: the path is a directory, or nothing is there.
+    """
+    if path.is_dir():
+        raise DatasetError(f"{kind} path is a directory, not a file: {path}", field=fld)
+    if not path.is_file():
+        raise DatasetError(f"{kind} file not found: {path}", field=fld)
+    return path
 
 
 def check_task(dataset: str, kind: str, task: str, tasks: Iterable[str], has_files: bool, files_key: str) -> None:

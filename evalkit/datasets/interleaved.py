@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, FilesDataset
+from evalkit.datasets.base import DATASETS, FilesDataset, check_media_file
 from evalkit.errors import DatasetError
 from evalkit.types import Msg, Part, Sample
 
@@ -157,9 +157,7 @@ class InterleavedDataset(FilesDataset):
         path = (folder / value).resolve()
         if not path.is_relative_to(root):
             raise DatasetError(f"path {value!r} escapes the data root {root}", field=fld)
-        if not path.is_file():
-            raise DatasetError(f"media file not found: {path}", field=fld)
-        return path
+        return check_media_file(path, fld)
 
     @staticmethod
     def _split(content: str, own: dict[str, Part], fallback: dict[str, Part], name: str) -> Msg:
