@@ -16,6 +16,8 @@ class ReplayModel(Model):
     """Replays the sample's reference: its text with tags, its media as parts."""
 
     concurrency = 64
+    #: the job refuses datasets whose references are gold answers rather than outputs to judge
+    replays_references = True
 
     async def generate_inner(self, msg: Msg) -> Generation:
         raise ModelError("the replay model answers from a sample's reference, not from a msg")
