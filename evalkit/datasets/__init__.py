@@ -1,6 +1,6 @@
 """Dataset formats. Importing this package registers the built-in datasets."""
 
-from evalkit.datasets import audio_caption, ifeval, interleaved, kimi_audio, mmeb, video_qa, vlm_tsv
+from evalkit.datasets import audio_caption, generic, ifeval, interleaved, kimi_audio, mmeb, video_qa, vlm_tsv
 from evalkit.datasets.base import DATASETS, Dataset, LoadResult
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "Dataset",
     "LoadResult",
     "audio_caption",
+    "generic",
     "ifeval",
     "interleaved",
     "kimi_audio",

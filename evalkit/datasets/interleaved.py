@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.datasets.base import DATASETS, FilesDataset, check_media_file
+from evalkit.datasets.generic import record_choice
 from evalkit.errors import DatasetError
+from evalkit.judges.choice import format_options
 from evalkit.types import Msg, Part, Sample
 
 TAG_RE = re.compile(r"<(image|audio|video|document|code|threeD)(\d+)>")
@@ -88,6 +90,8 @@ class InterleavedDataset(FilesDataset):
 
     Options = InterleavedOptions
     prompt_version = "interleaved-v1"
+    #: a record's ``output`` is content to judge (the replay model may answer with it), not a gold answer
+    references_are_outputs = True
     default_judge = "proxy-cpu"
     options: InterleavedOptions
 
@@ -112,7 +116,9 @@ class InterleavedDataset(FilesDataset):
         inp = _require(rec, "input", dict, "")
         in_modal = self._modal(inp, "input", folder)
         question = _require(inp, "content", str, "input.")
-        msg = (*self._split(question, in_modal, {}, "input"), Part("text", self.options.instruction))
+        choice = record_choice(rec)  # optional options + answer: the choice judge can score the record
+        shown = (Part("text", "\n\nOptions:\n" + format_options(choice[0])),) if choice else ()
+        msg = (*self._split(question, in_modal, {}, "input"), *shown, Part("text", self.options.instruction))
         references: Msg = ()
         if "output" in rec:
             out = _require(rec, "output", dict, "")
@@ -131,6 +137,8 @@ class InterleavedDataset(FilesDataset):
         }
         if "difficulty" in rec:
             meta["difficulty"] = str(rec["difficulty"])
+        if choice:
+            meta.update(options=choice[0], answer_letter=choice[1], answer=choice[0][choice[1]])
         return Sample(id=f"{path.stem}:{rid}", msg=msg, references=references, meta=meta)
 
     def _modal(self, side: dict[str, Any], name: str, folder: Path) -> dict[str, Part]:
