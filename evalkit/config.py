@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import yaml
 
 from evalkit.errors import ConfigError
 
-TOP_KEYS = ("dataset_root", "work_dir", "plugins", "defaults", "datasets", "models", "judges")
+TOP_KEYS = ("extends", "dataset_root", "work_dir", "plugins", "defaults", "datasets", "models", "judges")
 DEFAULT_KEYS = ("model", "dataset")
 
 
@@ -30,26 +31,35 @@ class Entry:
         name: the entry's name, as given on the command line.
         cls: the registered class name (``backend`` for models, ``class`` for datasets and judges).
         options: the remaining keys, validated later against the class's own Config dataclass.
+        source: the config file that defined the entry (a later layer's entry replaces an earlier one whole).
+        dataset_root: datasets only: the ``dataset_root`` of that file, which the entry's relative ``root`` and
+            ``files`` resolve against (None: the config's own ``dataset_root``).
     """
 
     name: str
     cls: str
     options: dict[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+    dataset_root: Path | None = None
 
 
 @dataclass(frozen=True)
 class Config:
-    """The whole validated config file.
+    """The whole validated config: one file, or layers of files (``extends:``, repeated ``--config``).
 
     Attributes:
-        path: where it was read from.
-        dataset_root: root of dataset files; relative paths resolve against the config file's folder.
-        work_dir: where results go, relative to the config file's folder (the CLI's --work-dir overrides it).
-        plugins: modules or .py files imported before lookup, so their registrations count.
+        path: where it was read from (with layers: the last, top file).
+        dataset_root: root of dataset files; relative paths resolve against the folder of the file that sets it
+            (with layers: the last file that sets it; each dataset entry keeps its own file's, see Entry).
+        work_dir: where results go, relative to the folder of the file that sets it (the CLI's --work-dir
+            overrides it).
+        plugins: modules or .py files imported before lookup, so their registrations count (files: absolute,
+            resolved against the folder of the config file that lists them).
         defaults: default model and dataset names (a dataset entry's ``judge`` key picks its judge).
         datasets: named dataset entries.
         models: named model entries.
         judges: named judge entries.
+        layers: the files read, bottom (extended) first, top last.
     """
 
     path: Path
@@ -60,11 +70,13 @@ class Config:
     datasets: dict[str, Entry] = field(default_factory=dict)
     models: dict[str, Entry] = field(default_factory=dict)
     judges: dict[str, Entry] = field(default_factory=dict)
+    layers: tuple[Path, ...] = ()
 
     def public(self) -> dict[str, Any]:
         """The config as plain data for manifests (it holds no secrets by construction)."""
         return {
             "path": str(self.path),
+            "layers": [str(p) for p in self.layers],
             "dataset_root": str(self.dataset_root),
             "work_dir": str(self.work_dir),
             "plugins": list(self.plugins),
@@ -123,15 +135,28 @@ def _entries(raw: Any, section: str, class_key: str, path: Path) -> dict[str, En
     return out
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate a config file.
+def load_config(path: Path | str | typing.Sequence[Path | str]) -> Config:
+    """Read and validate a config file, or layers of them: later files win, entry by entry.
+
+    Each file may name the file(s) it builds on with ``extends:`` (relative to itself; chains allowed). Several
+    paths (``--config A --config B``) stack in order, each with its own ``extends`` chain; a file reached twice is
+    read once. Relative paths mean in each file what they would mean if that file were used alone.
 
     Raises:
-        ConfigError: the file is missing, is not YAML, or has unknown or ill-typed keys.
+        ConfigError: a file is missing, is not YAML, has unknown or ill-typed keys, or the files extend each
+            other in a cycle.
     """
-    path = Path(path)
+    paths = [path] if isinstance(path, str | Path) else list(path)
+    if not paths:
+        raise ConfigError("no config file given (pass --config PATH)")
+    return _merge(_layers([Path(p) for p in paths]))
+
+
+def _read_layer(path: Path, extended_by: Path | None) -> dict[str, Any]:
+    """One config file's top-level mapping, its keys checked."""
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path} (pass --config PATH)")
+        by = f" (extended by {extended_by})" if extended_by else " (pass --config PATH)"
+        raise ConfigError(f"config file not found: {path}{by}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -139,21 +164,76 @@ def load_config(path: Path | str) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
     _reject_unknown(raw, TOP_KEYS, str(path))
-    defaults = raw.get("defaults") or {}
-    _reject_unknown(defaults, DEFAULT_KEYS, f"{path}: defaults")
-    base = path.parent
-    plugins = raw.get("plugins") or []
-    if not isinstance(plugins, list):
+    _reject_unknown(raw.get("defaults") or {}, DEFAULT_KEYS, f"{path}: defaults")
+    if not isinstance(raw.get("plugins") or [], list):
         raise ConfigError(f"{path}: 'plugins' must be a list")
+    return raw
+
+
+def _extends(raw: dict[str, Any], path: Path) -> list[Path]:
+    """The files a config extends, resolved against its folder."""
+    value = raw.get("extends") or []
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+        raise ConfigError(f"{path}: 'extends' must be a file path or a list of them")
+    return [Path(os.path.normpath(path.parent / Path(n).expanduser())) for n in names]  # no a/../b in messages
+
+
+def _layers(paths: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """Every file to read, bases before the files that extend them; each file once."""
+    out: list[tuple[Path, dict[str, Any]]] = []
+    done: set[Path] = set()
+
+    def visit(path: Path, chain: tuple[Path, ...], by: Path | None) -> None:
+        real = path.resolve()
+        if real in chain:
+            loop = " -> ".join(str(p) for p in (*chain[chain.index(real) :], real))
+            raise ConfigError(f"config files extend each other in a cycle: {loop}")
+        if real in done:
+            return
+        raw = _read_layer(path, by)
+        for base in _extends(raw, path):
+            visit(base, (*chain, real), path)
+        done.add(real)
+        out.append((path, raw))
+
+    for p in paths:
+        visit(p, (), None)
+    return out
+
+
+def _merge(layers: list[tuple[Path, dict[str, Any]]]) -> Config:
+    """Stack the layers: scalars and defaults from the last file that sets them, entries replaced whole."""
+    bottom = layers[0][0].parent
+    dataset_root, work_dir = (bottom / "data").resolve(), bottom / "eval_results"
+    plugins: list[str] = []
+    defaults: dict[str, str] = {}
+    sections: dict[str, dict[str, Entry]] = {"datasets": {}, "models": {}, "judges": {}}
+    for path, raw in layers:
+        base = path.parent
+        own_root = (base / str(raw.get("dataset_root", "data"))).resolve()
+        if "dataset_root" in raw:
+            dataset_root = own_root
+        if "work_dir" in raw:
+            work_dir = base / str(raw["work_dir"])
+        for p in (str(p) for p in raw.get("plugins") or []):
+            spec = str(base / Path(p).expanduser()) if p.endswith(".py") else p
+            plugins.extend([spec] if spec not in plugins else [])
+        defaults.update({str(k): str(v) for k, v in (raw.get("defaults") or {}).items()})
+        for section, key in (("datasets", "class"), ("models", "backend"), ("judges", "class")):
+            for name, e in _entries(raw.get(section), section, key, path).items():
+                root = own_root if section == "datasets" else None
+                sections[section][name] = dataclasses.replace(e, source=path, dataset_root=root)
     return Config(
-        path=path,
-        dataset_root=(base / str(raw.get("dataset_root", "data"))).resolve(),
-        work_dir=base / str(raw.get("work_dir", "eval_results")),
-        plugins=tuple(str(p) for p in plugins),
-        defaults={str(k): str(v) for k, v in defaults.items()},
-        datasets=_entries(raw.get("datasets"), "datasets", "class", path),
-        models=_entries(raw.get("models"), "models", "backend", path),
-        judges=_entries(raw.get("judges"), "judges", "class", path),
+        path=layers[-1][0],
+        dataset_root=dataset_root,
+        work_dir=work_dir,
+        plugins=tuple(plugins),
+        defaults=defaults,
+        datasets=sections["datasets"],
+        models=sections["models"],
+        judges=sections["judges"],
+        layers=tuple(p for p, _ in layers),
     )
 
 

@@ -71,7 +71,7 @@ def build_model(cfg: Config, name: str, overrides: dict[str, Any] | None = None)
     entry = _entry(cfg.models, name, "model", MODELS.names())
     cls = MODELS.get(entry.cls)
     opts = {**entry.options, **(overrides or {})}
-    where = f"{cfg.path}: models.{name}"
+    where = f"{entry.source or cfg.path}: models.{name}"
     gen = build_options(GenConfig, opts.pop("gen", None) or {}, f"{where}.gen")
     owners = _option_owners(MODELS, "backend")
     return cls(name, build_options(cls.Options, opts, where, owners, owner=f"backend {entry.cls}"), gen)
@@ -86,10 +86,10 @@ def build_dataset(cfg: Config, name: str) -> Dataset:
     cls = DATASETS.get(entry.cls)
     opts = dict(entry.options)
     judge = str(opts.pop("judge", "") or "")
-    where = f"{cfg.path}: datasets.{name}"
+    where = f"{entry.source or cfg.path}: datasets.{name}"
     owners = _option_owners(DATASETS, "class")
     options: Any = build_options(cls.Options, opts, where, owners, owner=f"dataset class {entry.cls}")
-    dataset = cls(name, options, cfg.dataset_root)
+    dataset = cls(name, options, entry.dataset_root or cfg.dataset_root)  # the root of the file that set the entry
     dataset.judge_name = judge or dataset.judge_name  # the instance may pick its default from its options
     return dataset
 
@@ -100,5 +100,5 @@ def build_judge(cfg: Config, name: str, work_dir: Path) -> Judge:
     cls = JUDGES.get(entry.cls)
     ctx = JudgeContext(model_factory=lambda m: build_model(cfg, m), cache_dir=cache_dir(work_dir))
     owners = _option_owners(JUDGES, "class")
-    where = f"{cfg.path}: judges.{name}"
+    where = f"{entry.source or cfg.path}: judges.{name}"
     return cls(name, build_options(cls.Options, entry.options, where, owners, owner=f"judge class {entry.cls}"), ctx)

@@ -37,7 +37,7 @@ def resolve(cfg: Config, name: str) -> tuple[PrepareSpec, Path]:
             f"(prepare knows: {', '.join(sorted(table))})"
         )
     root = entry.options.get("root")
-    folder = cfg.dataset_root / (spec.folder if root is None else str(root))
+    folder = (entry.dataset_root or cfg.dataset_root) / (spec.folder if root is None else str(root))
     return spec, folder.resolve()
 
 
