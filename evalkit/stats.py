@@ -230,7 +230,8 @@ def _ratio_interval(
         jack = (total[0] - num) / (total[1] - den)
     t[np.isnan(t)] = 0.0  # a resample with no spread at the observed value
     tail = ((1 - level) / 2, (1 + level) / 2)
-    q = np.quantile(t, tail) if k >= SMALL_N else np.array([np.nan, np.nan])
+    with np.errstate(invalid="ignore"):  # infinite t (a resample without spread) makes a quantile NaN
+        q = np.quantile(t, tail) if k >= SMALL_N else np.array([np.nan, np.nan])
     if se > 0 and np.all(np.isfinite(q)):
         ok = boot[np.isfinite(boot)]
         lo, hi = max(value - q[1] * se, float(ok.min())), min(value - q[0] * se, float(ok.max()))
