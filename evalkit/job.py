@@ -15,19 +15,24 @@ from evalkit.datasets.base import Dataset
 from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
+from evalkit.judges.base import Judge
 from evalkit.models.base import Model
+from evalkit.preflight import check_replay, check_unread_media
 from evalkit.report import (
     FAILURE_FIELDS,
     REPORT_FIELDS,
+    RunFacts,
     csv_text,
     failure_rows,
     merge_rows,
     outcomes,
     report_rows,
+    sample_rows,
 )
 from evalkit.runner import StageStats, evaluate, infer, stored_predictions
+from evalkit.scoring import N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
 from evalkit.store import RunStore, write_atomic
-from evalkit.types import Prediction
+from evalkit.types import Prediction, Sample
 
 PACKAGES = (
     "evalkit",
@@ -85,6 +90,9 @@ class JobResult:
         judge_name: the judge that produced the rows.
         bad_records: number of records that could not be read.
         mean_latency_s: mean model call time of the successful predictions.
+        facts: run-level facts every report row states (partial run, empty files).
+        unread_media: media kind -> samples whose media of that kind the model got a "not shown" note for.
+        tokens: prompt/completion token totals of the predictions that report usage.
     """
 
     store: RunStore
@@ -94,6 +102,9 @@ class JobResult:
     judge_name: str = ""
     bad_records: int = 0
     mean_latency_s: float | None = None
+    facts: RunFacts = field(default_factory=RunFacts)
+    unread_media: dict[str, int] = field(default_factory=dict)
+    tokens: dict[str, Any] = field(default_factory=dict)
 
 
 def _versions() -> dict[str, str]:
@@ -119,12 +130,19 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     started = time.time()
     dataset = build_dataset(cfg, spec.dataset)
     model = build_model(cfg, spec.model, spec.model_overrides)
+    check_replay(model, dataset)
     loaded = dataset.load()
     samples = loaded.samples[: spec.limit] if spec.limit else loaded.samples
     errors = loaded.errors if not spec.limit else loaded.errors[: max(0, spec.limit - len(samples))]
+    total = len(loaded.samples) + len(loaded.errors)
+    partial = f"--limit {spec.limit}: first {len(samples) + len(errors)} of {total} samples" if spec.limit else ""
+    facts = RunFacts(
+        partial=partial if spec.limit and spec.limit < total else "", empty_files=tuple(loaded.empty_files)
+    )
+    unread = check_unread_media(model, samples) if spec.mode in ("all", "infer") and not spec.reeval else {}
     store = RunStore(work_dir, spec.model, spec.dataset)
     model.bind_run_dir(store.dir)
-    result = JobResult(store=store, bad_records=len(errors))
+    result = JobResult(store=store, bad_records=len(errors), facts=facts, unread_media=dict(unread))
     pv = dataset.prompt_version
     judge = None
     judge_name = spec.judge or dataset.judge_name
@@ -144,29 +162,50 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         )
     else:
         preds = stored_predictions(model, samples, store, pv)
+    result.tokens = token_totals(preds)
     if judge is None:
         return result
     verdicts, result.judge = await evaluate(
         judge, samples, preds, store, reeval=spec.reeval, concurrency=spec.concurrency or None, progress=spec.progress
     )
     result.judge_name = judge_name
-    items = outcomes(samples, errors, preds, verdicts)
-    result.rows = report_rows(spec.dataset, judge_name, judge.metrics, items, judge.summarize)
+    items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
+    clusters = sample_clusters(samples)
+    result.rows = report_rows(
+        spec.dataset, judge_name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts
+    )
+    texts = {s.id: (preds[s.id].text if s.id in preds else "", _reference_text(s)) for s in samples}
+    write_atomic(store.samples_path(judge_name), sample_rows(items, judge, judge.metrics, clusters, texts))
     write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, judge_name), REPORT_FIELDS))
     failures = merge_rows(store.failures_path, failure_rows(items, judge_name), judge_name)
     write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
-    write_atomic(store.export_path(judge_name), scored_export(samples, verdicts))
+    store.write_exports(judge_name, scored_export(samples, verdicts))
     judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
     judge_entry = {
         "describe": judge.describe(),
         "identity": judge.identity(),
         "prompt_hashes": judge.prompt_hashes(),
+        "metrics": {m: {**vars(judge.metric_spec(m)), "primary": m == judge.primary_metric} for m in judge.metrics},
+        "uncertainty": {
+            "method": "bootstrap over clusters of samples sharing a media file",
+            "seed": SEED,
+            "resamples": N_RESAMPLES,
+            "resamples_corpus": N_RESAMPLES_CORPUS,
+        },
         "stats": {"infer": vars(result.infer), "judge": vars(result.judge), "mode": spec.mode, "reeval": spec.reeval},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_s": round(time.time() - started, 3),
     }
-    counts = {"samples": len(samples), "bad_records": len(errors)}
+    counts: dict[str, Any] = {
+        "samples": len(samples),
+        "bad_records": len(errors),
+        "partial": facts.partial,
+        "empty_files": list(facts.empty_files),
+        "unread_media": result.unread_media,
+        "unread_media_policy": model.unread_media_policy,
+        "tokens": result.tokens,
+    }
     write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
     result.mean_latency_s = _mean_latency(preds)
     return result
@@ -177,7 +216,7 @@ def write_manifest(
     cfg: Config,
     model: Model,
     dataset: Dataset,
-    counts: dict[str, int],
+    counts: dict[str, Any],
     judge_entries: dict[str, Any],
 ) -> None:
     """Write manifest.json; entries of judges run before on the same predictions are kept."""
@@ -195,6 +234,43 @@ def write_manifest(
         "git_sha": _git_sha(),
     }
     write_atomic(store.manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def worst_of(judge: Judge) -> Any:
+    """For ``outcomes``: the worst scores (and corpus details) a sample the model failed on counts with."""
+    worst = {m: s.worst for m in judge.metrics if (s := judge.metric_spec(m)).worst is not None}
+
+    def of(sample: Sample) -> tuple[dict[str, float], dict[str, Any] | None]:
+        details = judge.worst_details(sample)
+        if details is None:  # corpus metrics cannot count this sample: strict only where the mean suffices
+            return {m: v for m, v in worst.items() if judge.metric_spec(m).kind == "mean"}, None
+        return dict(worst), details
+
+    return of
+
+
+def _reference_text(sample: Sample) -> str:
+    return "".join(p.value if p.type == "text" else f"<{p.tag or p.type}>" for p in sample.references)
+
+
+def token_totals(preds: dict[str, Prediction]) -> dict[str, Any]:
+    """Prompt and completion tokens summed over the predictions whose backend reported usage, and per-sample means."""
+    prompt = completion = counted = 0
+    for p in preds.values():
+        usage = p.meta.get("usage") if p.ok else None
+        if isinstance(usage, dict) and ("prompt_tokens" in usage or "completion_tokens" in usage):
+            prompt += int(usage.get("prompt_tokens") or 0)
+            completion += int(usage.get("completion_tokens") or 0)
+            counted += 1
+    if not counted:
+        return {}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "samples_with_usage": counted,
+        "mean_prompt_tokens": round(prompt / counted, 1),
+        "mean_completion_tokens": round(completion / counted, 1),
+    }
 
 
 def _mean_latency(preds: dict[str, Prediction]) -> float | None:

@@ -1,23 +1,44 @@
-"""Aggregation into report rows, failure lists, the scored interleaved export, and LEADERBOARD.md.
+"""Aggregation into report rows, per-sample rows, failure lists and LEADERBOARD.md.
 
 Denominators are honest: ``n`` counts every sample of the dataset, bad records included, and ``n_failed``
 counts those without a value for the metric (bad record, failed call, failed or unparseable judge reply,
-metric undefined); ``failures.csv`` says why for each.
+metric undefined); ``failures.csv`` says why for each. ``value`` is strict where the metric has a natural
+worst value (see :mod:`evalkit.scoring`), ``value_scored`` is over scored samples, and every value has a CI.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit.scoring import SMALL_N, MetricSpec, Scoring, metric_value, stand_in
 from evalkit.store import write_atomic
 from evalkit.types import Prediction, RecordError, Sample, Verdict
 
-REPORT_FIELDS = ("dataset", "subset", "metric", "value", "n", "n_failed", "judge")
+REPORT_FIELDS = (
+    "dataset",
+    "subset",
+    "metric",
+    "value",
+    "n",
+    "n_failed",
+    "judge",
+    "stderr",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "value_scored",
+    "n_scored",
+    "n_model_failed",
+    "basis",
+    "higher_is_better",
+    "flags",
+)
 FAILURE_FIELDS = ("sample_id", "stage", "reason", "judge")
 BREAKDOWN_KEYS = ("subset", "domain", "subdomain", "difficulty")
 
@@ -34,6 +55,10 @@ class Outcome:
         reason: why it failed.
         details: the verdict's details (counts a corpus-level metric sums, such as WER's errors and words).
         metric_errors: metric -> reason, for metrics without a value in an otherwise judged sample.
+        worst_scores: for a sample the model gave no answer for: metric -> the worst value it counts as in
+            strict numbers (only metrics that have one).
+        worst_details: the details it counts with in corpus metrics (WER: every reference word deleted).
+        media_not_shown: media items of the prompt the model was sent a "not shown" note for.
     """
 
     sample_id: str
@@ -43,6 +68,19 @@ class Outcome:
     reason: str = ""
     details: dict[str, Any] = field(default_factory=dict)
     metric_errors: dict[str, str] = field(default_factory=dict)
+    worst_scores: dict[str, float] = field(default_factory=dict)
+    worst_details: dict[str, Any] | None = None
+    media_not_shown: int = 0
+
+
+#: sample -> (metric -> worst value, details for corpus metrics or None) for a sample the model failed on
+WorstOf = Callable[[Sample], tuple[dict[str, float], dict[str, Any] | None]]
+
+
+def media_not_shown(pred: Prediction) -> int:
+    """Media items the model got a "not shown" note for instead of the file (from the prediction's meta)."""
+    handling = pred.meta.get("media") or {}
+    return sum(1 for v in handling.values() if isinstance(v, str) and v.startswith("dropped"))
 
 
 def outcomes(
@@ -50,8 +88,9 @@ def outcomes(
     errors: Sequence[RecordError],
     preds: dict[str, Prediction],
     verdicts: dict[str, Verdict],
+    worst_of: WorstOf | None = None,
 ) -> list[Outcome]:
-    """One Outcome per sample and per bad record."""
+    """One Outcome per sample and per bad record; ``worst_of`` gives unanswered samples their strict stand-in."""
     out = [
         Outcome(
             e.sample_id or f"{Path(e.file).name}:{e.line}",
@@ -64,21 +103,33 @@ def outcomes(
     ]
     for s in samples:
         p, v = preds.get(s.id), verdicts.get(s.id)
-        if p is None:
-            out.append(Outcome(s.id, s.meta, {}, "predict", "no prediction stored (run inference first)"))
-        elif not p.ok:
-            out.append(Outcome(s.id, s.meta, {}, "predict", p.error))
-        elif v is None:
-            out.append(Outcome(s.id, s.meta, {}, "judge", "not judged (run evaluation)"))
+        if p is None or not p.ok:
+            worst, details = worst_of(s) if worst_of is not None else ({}, None)
+            reason = "no prediction stored (run inference first)" if p is None else p.error
+            out.append(Outcome(s.id, s.meta, {}, "predict", reason, worst_scores=worst, worst_details=details))
+            continue
+        unshown = media_not_shown(p)
+        if v is None:
+            out.append(Outcome(s.id, s.meta, {}, "judge", "not judged (run evaluation)", media_not_shown=unshown))
         elif not v.ok:
-            out.append(Outcome(s.id, s.meta, {}, "judge", f"{v.parse_status}: {v.error}"))
+            reason = f"{v.parse_status}: {v.error}"
+            out.append(Outcome(s.id, s.meta, {}, "judge", reason, media_not_shown=unshown))
         else:
-            out.append(Outcome(s.id, s.meta, v.scores, details=v.details, metric_errors=v.metric_errors))
+            out.append(
+                Outcome(
+                    s.id,
+                    s.meta,
+                    v.scores,
+                    details=v.details,
+                    metric_errors=v.metric_errors,
+                    media_not_shown=unshown,
+                )
+            )
     return out
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.6f}".rstrip("0").rstrip(".")
+def _fmt(x: float | None) -> str:
+    return "" if x is None else f"{x:.6f}".rstrip("0").rstrip(".")
 
 
 def mean_of(metric: str, scored: Sequence[Outcome]) -> float:
@@ -89,36 +140,152 @@ def mean_of(metric: str, scored: Sequence[Outcome]) -> float:
 Summarize = Callable[[str, Sequence[Outcome]], float]
 
 
-def report_rows(
-    dataset: str, judge: str, metrics: Sequence[str], items: Sequence[Outcome], summarize: Summarize = mean_of
-) -> list[dict[str, str]]:
-    """Rows (dataset, subset, metric, value, n, n_failed, judge) overall and per breakdown key.
+@dataclass(frozen=True)
+class RunFacts:
+    """What holds for every row of a run, said in its ``flags`` column.
 
-    ``summarize(metric, scored)`` turns the outcomes that have the metric into one value (the mean by default;
-    corpus-level metrics such as WER sum counts kept in the details instead).
+    Attributes:
+        partial: empty, or how the run was cut (``--limit 5: first 5 of 12 samples``).
+        empty_files: data files that held no record.
     """
+
+    partial: str = ""
+    empty_files: tuple[str, ...] = ()
+
+
+class _MeanScoring:
+    """Scoring of a judge-less caller: the given summary, no worst values, per-sample means."""
+
+    def __init__(self, summarize: Summarize) -> None:
+        self.summarize = summarize
+
+    def metric_spec(self, metric: str) -> MetricSpec:
+        return MetricSpec()
+
+    def ratio_parts(self, metric: str, outcome: Outcome) -> tuple[float, float]:
+        raise NotImplementedError
+
+
+def breakdown_groups(items: Sequence[Outcome]) -> dict[str, list[Outcome]]:
+    """``all`` and one group per value of each breakdown key (subset, domain, subdomain, difficulty)."""
     groups: dict[str, list[Outcome]] = {"all": list(items)}
     for key in BREAKDOWN_KEYS:
         for o in items:
             if o.meta.get(key) not in (None, ""):
                 groups.setdefault(f"{key}={o.meta[key]}", []).append(o)
+    return groups
+
+
+def report_rows(
+    dataset: str,
+    judge: str,
+    metrics: Sequence[str],
+    items: Sequence[Outcome],
+    summarize: Summarize = mean_of,
+    *,
+    scoring: Scoring | None = None,
+    clusters: dict[str, str] | None = None,
+    facts: RunFacts = RunFacts(),
+) -> list[dict[str, str]]:
+    """Report rows overall and per breakdown key (columns: :data:`REPORT_FIELDS`).
+
+    Args:
+        dataset: dataset entry name.
+        judge: judge entry name.
+        metrics: the judge's metrics, in report order.
+        items: one outcome per sample.
+        summarize: ``summarize(metric, outcomes)`` when no ``scoring`` is given (the mean by default).
+        scoring: the judge (metric specs, corpus summaries, ratio parts); strict values need it.
+        clusters: sample id -> cluster for the bootstrap (default: every sample its own cluster).
+        facts: run-level flags.
+    """
+    scorer = scoring if scoring is not None else _MeanScoring(summarize)
     rows = []
-    for subset, group in groups.items():
+    for subset, group in breakdown_groups(items).items():
+        unshown = sum(1 for o in group if o.media_not_shown)
         for metric in metrics:
-            scored = [o for o in group if metric in o.scores]
-            value = _fmt(summarize(metric, scored)) if scored else ""
+            spec = scorer.metric_spec(metric)
+            mv = metric_value(metric, group, scorer, clusters or {})
+            iv = mv.interval
+            flags = []
+            if facts.partial:
+                flags.append(f"partial run ({facts.partial})")
+            if facts.empty_files:
+                flags.append("empty data file: " + ", ".join(facts.empty_files))
+            if not group:
+                flags.append("empty dataset")
+            elif not mv.complete:
+                flags.append(f"coverage {mv.n_scored}/{mv.n}: {mv.n - mv.n_scored} failed sample(s) not in the value")
+            counted = mv.n_scored + (mv.n_model_failed if mv.strict else 0)
+            if 0 < counted < SMALL_N:
+                flags.append(f"small n ({counted} < {SMALL_N})")
+            if unshown:
+                flags.append(f"media not shown to the model in {unshown} sample(s)")
+            if iv is not None and iv.note:
+                flags.append(iv.note)
             rows.append(
                 {
                     "dataset": dataset,
                     "subset": subset,
                     "metric": metric,
-                    "value": value,
-                    "n": str(len(group)),
-                    "n_failed": str(len(group) - len(scored)),
+                    "value": _fmt(mv.value),
+                    "n": str(mv.n),
+                    "n_failed": str(mv.n - mv.n_scored),
                     "judge": judge,
+                    "stderr": _fmt(iv.stderr) if iv else "",
+                    "ci_low": _fmt(iv.ci_low) if iv else "",
+                    "ci_high": _fmt(iv.ci_high) if iv else "",
+                    "ci_method": iv.method if iv else "",
+                    "value_scored": _fmt(mv.value_scored),
+                    "n_scored": str(mv.n_scored),
+                    "n_model_failed": str(mv.n_model_failed),
+                    "basis": mv.basis(spec),
+                    "higher_is_better": "yes" if spec.higher_is_better else "no",
+                    "flags": "; ".join(flags),
                 }
             )
     return rows
+
+
+def sample_rows(
+    items: Sequence[Outcome],
+    scoring: Scoring,
+    metrics: Sequence[str],
+    clusters: dict[str, str],
+    texts: dict[str, tuple[str, str]],
+) -> str:
+    """``samples.<judge>.jsonl``: one line per sample with its scores, strict values, ratio parts and cluster.
+
+    Args:
+        items: the outcomes.
+        scoring: the judge (metric specs and ratio parts).
+        metrics: the judge's metrics.
+        clusters: sample id -> cluster.
+        texts: sample id -> (answer, reference), cut to 300 characters each.
+    """
+    ratio_metrics = [m for m in metrics if scoring.metric_spec(m).kind == "ratio"]
+    lines = []
+    for o in items:
+        counted = stand_in(o) if o.stage == "predict" else o
+        strict = dict(counted.scores)
+        ratio = {m: list(scoring.ratio_parts(m, counted)) for m in ratio_metrics if m in counted.scores}
+        answer, reference = texts.get(o.sample_id, ("", ""))
+        rec = {
+            "sample_id": o.sample_id,
+            "cluster": clusters.get(o.sample_id, "s:" + o.sample_id),
+            "meta": {k: o.meta[k] for k in BREAKDOWN_KEYS if o.meta.get(k) not in (None, "")},
+            "stage": o.stage,
+            "reason": o.reason,
+            "scores": o.scores,
+            "strict": strict,
+            "ratio": ratio,
+            "metric_errors": o.metric_errors,
+            "media_not_shown": o.media_not_shown,
+            "answer": answer[:300],
+            "reference": reference[:300],
+        }
+        lines.append(json.dumps(rec, ensure_ascii=False))
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def csv_text(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:

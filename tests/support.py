@@ -75,7 +75,7 @@ defaults: {{model: echo, dataset: ds}}
 datasets:
   ds: {{class: interleaved, files: ["*.jsonl"], judge: llm}}
 models:
-  echo: {{backend: openai, base_url: "{base_url}", model: echo, modalities: [image], concurrency: 4,
+  echo: {{backend: openai, base_url: "{base_url}", model: echo, modalities: [image], unread_media: note, concurrency: 4,
           max_retries: 2, backoff_s: 0.01}}
   judge: {{backend: openai, base_url: "{base_url}", model: {judge_model}, max_retries: 1, backoff_s: 0.01}}
 judges:

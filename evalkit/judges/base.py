@@ -15,40 +15,13 @@ from typing import Any, ClassVar
 from evalkit.models.base import Model
 from evalkit.registry import Registry
 from evalkit.report import Outcome, mean_of
+from evalkit.scoring import ACCURACY, LOWER_RATE, MetricSpec
 from evalkit.types import Prediction, RecordError, Sample, Verdict, error_text, stable_hash
 
 
 @dataclass(frozen=True)
 class NoOptions:
     """A judge without config keys of its own."""
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """How a metric reads and how a sample the model failed on counts.
-
-    Attributes:
-        higher_is_better: the direction of the metric.
-        worst: the value a sample counts as when the model gave no answer (failed call, no prediction): the
-            primary number is then strict (over every answered-or-failed sample). None: the metric has no natural
-            worst value (1-5 judge scores, similarity proxies); its number is over scored samples only and a run
-            with failures is flagged as incompletely covered.
-        kind: ``mean`` (mean of per-sample values), ``ratio`` (corpus sum of numerators over sum of denominators,
-            e.g. WER) or ``corpus`` (another corpus statistic, recomputed from the outcomes).
-        resample: whether a bootstrap may recompute the statistic (False for statistics an external tool
-            computes, such as METEOR's Java aggregate).
-    """
-
-    higher_is_better: bool = True
-    worst: float | None = None
-    kind: str = "mean"
-    resample: bool = True
-
-
-#: accuracy-like metrics: higher is better and a failed answer counts as 0.
-ACCURACY = MetricSpec(worst=0.0)
-#: a rate of something bad (unextracted answers): lower is better, failures are not that thing.
-LOWER_RATE = MetricSpec(higher_is_better=False)
 
 
 @dataclass
@@ -214,3 +187,5 @@ class Judge:
 
 
 JUDGES: Registry[type[Judge]] = Registry("judge")
+
+__all__ = ["ACCURACY", "JUDGES", "LOWER_RATE", "Judge", "JudgeContext", "JudgeFailure", "MetricSpec", "Scored"]
