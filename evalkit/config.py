@@ -21,6 +21,8 @@ from evalkit.errors import ConfigError
 
 TOP_KEYS = ("extends", "dataset_root", "work_dir", "plugins", "defaults", "datasets", "models", "judges")
 DEFAULT_KEYS = ("model", "dataset")
+#: entry options that name a file: a relative one resolves against the folder of the config file that sets it
+FILE_OPTIONS = ("few_shot",)
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,13 @@ def _layers(paths: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
+def _file_option(base: Path, value: Any) -> Any:
+    """A file-naming option's value made absolute against ``base`` (the folder of the file that set it)."""
+    if not isinstance(value, str) or not value.strip() or Path(value).expanduser().is_absolute():
+        return value
+    return str(base / value)
+
+
 def _merge(layers: list[tuple[Path, dict[str, Any]]]) -> Config:
     """Stack the layers: scalars and defaults from the last file that sets them, entries replaced whole."""
     bottom = layers[0][0].parent
@@ -223,7 +232,8 @@ def _merge(layers: list[tuple[Path, dict[str, Any]]]) -> Config:
         for section, key in (("datasets", "class"), ("models", "backend"), ("judges", "class")):
             for name, e in _entries(raw.get(section), section, key, path).items():
                 root = own_root if section == "datasets" else None
-                sections[section][name] = dataclasses.replace(e, source=path, dataset_root=root)
+                opts = {k: _file_option(base, v) if k in FILE_OPTIONS else v for k, v in e.options.items()}
+                sections[section][name] = dataclasses.replace(e, options=opts, source=path, dataset_root=root)
     return Config(
         path=layers[-1][0],
         dataset_root=dataset_root,
