@@ -16,6 +16,15 @@ Model names it understands:
     judge-messy   the same scores as prose ("Coherence: 4/5 ...").
     judge-bad     a reply with no scores.
     judge-range   scores out of range (coherence 9).
+    judge-noschema  like judge-json, but refuses any ``response_format`` with HTTP 400 (a server without
+                  structured outputs).
+
+A request with a JSON-schema ``response_format`` (OpenAI's ``json_schema`` form, or llama-cpp-python's
+``json_object`` with a ``schema``) to ``judge-json`` is answered with an object of the schema's shape (enum
+members and integers chosen from the request text); the other models ignore the field, as some servers do.
+``GET /stats`` counts requests per reply format and returns the last schema seen, so tests can check what
+reached the server. ``--truncate-first N`` answers the first N chat requests with HTTP 200 and a body cut off
+mid-JSON.
 """
 
 from __future__ import annotations
@@ -89,10 +98,40 @@ def _scores(text: str) -> tuple[int, int]:
     return 1 + h[0] % 5, 1 + h[1] % 5
 
 
+def request_schema(body: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The reply format a request asks for: (``text`` | ``json_schema`` | ``json_object``, its schema)."""
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict):
+        return "text", None
+    kind = str(fmt.get("type", "text"))
+    if kind == "json_schema":
+        inner = fmt.get("json_schema") or {}
+        return kind, inner.get("schema") if isinstance(inner, dict) else None
+    return kind, fmt.get("schema") if isinstance(fmt.get("schema"), dict) else None
+
+
+def schema_reply(schema: dict[str, Any], text: str) -> str:
+    """A JSON object of the schema's shape whose values depend on the request text (stable across runs)."""
+    h = hashlib.sha256(text.encode()).digest()
+    out: dict[str, Any] = {}
+    for i, (name, prop) in enumerate((schema.get("properties") or {}).items()):
+        prop = prop if isinstance(prop, dict) else {}
+        if prop.get("enum"):
+            out[name] = prop["enum"][h[i % len(h)] % len(prop["enum"])]
+        elif prop.get("type") == "integer":
+            lo, hi = int(prop.get("minimum", 1)), int(prop.get("maximum", 5))
+            out[name] = lo + h[i % len(h)] % (hi - lo + 1)
+        elif prop.get("type") == "boolean":
+            out[name] = bool(h[i % len(h)] % 2)
+        else:
+            out[name] = "deterministic dev judge"
+    return json.dumps(out)
+
+
 def answer(model: str, text: str) -> str:
     """The deterministic reply for a model name and request text."""
     coh, sty = _scores(text)
-    if model == "judge-json":
+    if model in ("judge-json", "judge-noschema"):
         return json.dumps({"coherence": coh, "style_consistency": sty, "reason": "deterministic dev judge"})
     if model == "judge-messy":
         return f"Sure! Here is my assessment.\n**Coherence**: {coh}/5\n**Style consistency** - {sty}/5\nThanks."
@@ -111,13 +150,18 @@ class DevServer:
     Args:
         latency_s: delay before every reply.
         fail_first: answer the first N requests (chat and embeddings) with HTTP 503 (Retry-After: 0).
+        truncate_first: answer the first N chat requests with HTTP 200 and a body cut off mid-JSON.
     """
 
-    def __init__(self, latency_s: float = 0.0, fail_first: int = 0) -> None:
+    def __init__(self, latency_s: float = 0.0, fail_first: int = 0, truncate_first: int = 0) -> None:
         self.latency_s = latency_s
         self.fail_first = fail_first
+        self.truncate_first = truncate_first
         self.requests = 0
+        self.chats = 0
         self.by_model: dict[str, int] = {}
+        self.by_format: dict[str, int] = {}
+        self.last_schema: dict[str, Any] | None = None
 
     async def _admit(self, body: dict[str, Any]) -> web.Response | None:
         """Count the request, wait the latency, and answer 503 while injected failures remain."""
@@ -136,16 +180,26 @@ class DevServer:
         if refused is not None:
             return refused
         model = str(body.get("model", "echo"))
-        reply = answer(model, _text(body))
-        return web.json_response(
-            {
-                "id": f"dev-{self.requests}",
-                "object": "chat.completion",
-                "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 0, "completion_tokens": len(reply.split())},
-            }
-        )
+        kind, schema = request_schema(body)
+        self.by_format[kind] = self.by_format.get(kind, 0) + 1
+        if schema is not None:
+            self.last_schema = schema
+        if kind != "text" and model == "judge-noschema":
+            return web.json_response({"error": {"message": "response_format is not supported"}}, status=400)
+        text = _text(body)
+        reply = schema_reply(schema, text) if schema is not None and model == "judge-json" else answer(model, text)
+        payload = {
+            "id": f"dev-{self.requests}",
+            "object": "chat.completion",
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": len(reply.split())},
+        }
+        self.chats += 1
+        if self.chats <= self.truncate_first:
+            cut = json.dumps(payload)
+            return web.Response(body=cut[: len(cut) // 2].encode(), content_type="application/json")
+        return web.json_response(payload)
 
     async def embeddings(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -171,7 +225,14 @@ class DevServer:
         return web.json_response({"object": "list", "data": [{"id": "echo", "object": "model"}]})
 
     async def stats(self, request: web.Request) -> web.Response:
-        return web.json_response({"requests": self.requests, "by_model": self.by_model})
+        return web.json_response(
+            {
+                "requests": self.requests,
+                "by_model": self.by_model,
+                "by_format": self.by_format,
+                "last_schema": self.last_schema,
+            }
+        )
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=256 * 1024 * 1024)
@@ -191,8 +252,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--latency", type=float, default=0.0, help="seconds before each reply")
     p.add_argument("--fail-first", type=int, default=0, help="answer the first N requests with 503")
+    p.add_argument("--truncate-first", type=int, default=0, help="answer the first N chats with a cut-off body")
     args = p.parse_args(argv)
-    server = DevServer(args.latency, args.fail_first)
+    server = DevServer(args.latency, args.fail_first, args.truncate_first)
     web.run_app(
         server.app(),
         host=args.host,

@@ -75,7 +75,6 @@ def test_store_cuts_a_torn_line_and_latest_record_wins(tmp_path: Path) -> None:
             '{"scores": {"coherence": 5, "style-consistency": 4}}',
             (5, 4),
         ),
-        ('{"coherence": 2, "style_consistency": 2} then revised: {"coherence": 3, "style_consistency": 4}', (3, 4)),
         ("连贯性 whatever. coherence：4 ; style consistency = 4", (4, 4)),
     ],
 )
@@ -93,6 +92,7 @@ def test_parse_scores_reads_messy_replies(reply: str, expected: tuple[int, int])
         ("The answer is coherent and stylish.", "no scores found"),
         ('{"coherence": true, "style_consistency": 3}', "boolean"),
         ('{"coherence": "high", "style_consistency": 3}', "not a number"),
+        ('{"coherence": 2, "style_consistency": 2} then revised: {"coherence": 3, "style_consistency": 4}', "2 and 3"),
         ("", "empty reply"),
     ],
 )

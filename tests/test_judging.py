@@ -94,8 +94,9 @@ def test_llm_judge_sees_model_captions_inlined(tmp_path: Path, dev: Dev) -> None
     v = next(v for v in verdicts if v["sample_id"] == "a:1")
     assert v["details"]["question"].startswith("What does <image1:Echo: [image]   Describe this image in dense detail")
     assert v["scores"] and set(v["scores"]) == {"coherence", "style_consistency"}
-    # 2 subject calls, 2 judge calls, and one caption call for the one image
-    assert dev.requests("echo") == 3 and dev.requests("judge-json") == 2
+    assert v["details"]["reply_mode"] == "json_schema"
+    # 2 subject calls, one caption call for the one image; one reply-format probe and 2 judge calls
+    assert dev.requests("echo") == 3 and dev.requests("judge-json") == 3
 
 
 def test_leaderboard_lists_every_report_with_its_judge(tmp_path: Path, dev: Dev) -> None:

@@ -35,7 +35,7 @@ def test_infer_eval_reeval_reuses_predictions(tmp_path: Path, dev: Dev) -> None:
     assert not (run_dir / "report.csv").exists()
 
     assert main(["--config", str(cfg), "--mode", "eval", "--no-progress"]) == 0
-    assert dev.requests("echo") == 6 and dev.requests("judge-json") == 6
+    assert dev.requests("echo") == 6 and dev.requests("judge-json") == 7  # 6 verdicts + 1 reply-format probe
     rows = report(run_dir / "report.csv")
     assert rows[("all", "coherence")]["n"] == "6" and rows[("all", "coherence")]["n_failed"] == "0"
     # the devserver's scores are a hash of the judge prompt; the mean must equal the verdicts' mean
@@ -48,7 +48,7 @@ def test_infer_eval_reeval_reuses_predictions(tmp_path: Path, dev: Dev) -> None:
     cfg2 = write_config(tmp_path, dev.base_url, judge_model="judge-messy")
     assert main(["--config", str(cfg2), "--reeval", "--no-progress"]) == 0
     assert dev.requests("echo") == 6
-    assert dev.requests("judge-messy") == 6
+    assert dev.requests("judge-messy") == 7
     assert len(lines(run_dir / "predictions.jsonl")) == 6
 
     # plain rerun of everything: nothing to do
@@ -57,7 +57,7 @@ def test_infer_eval_reeval_reuses_predictions(tmp_path: Path, dev: Dev) -> None:
     assert dev.requests() == before
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert set(manifest["judges"]) == {"llm"}  # the llm judge entry was replaced by its rerun, not duplicated
-    assert "coherence-rubric-v1" in manifest["judges"]["llm"]["prompt_hashes"]
+    assert "coherence-rubric-v2" in manifest["judges"]["llm"]["prompt_hashes"]
     assert manifest["dataset"]["prompt_version"] == "interleaved-v1" and manifest["dataset"]["samples"] == 6
 
 
@@ -67,7 +67,7 @@ def test_reeval_ignores_stored_verdicts(tmp_path: Path, dev: Dev) -> None:
     assert main(["--config", str(cfg), "--no-progress"]) == 0
     assert main(["--config", str(cfg), "--reeval", "--no-progress"]) == 0
     assert dev.requests("echo") == 3
-    assert dev.requests("judge-json") == 6
+    assert dev.requests("judge-json") == 8  # 2 runs x (3 verdicts + 1 reply-format probe)
 
 
 def test_unparseable_judge_is_a_counted_failure_not_a_score(tmp_path: Path, dev: Dev) -> None:
@@ -80,7 +80,7 @@ def test_unparseable_judge_is_a_counted_failure_not_a_score(tmp_path: Path, dev:
     verdicts = lines(run_dir / "verdicts.llm.jsonl")
     assert all(v["parse_status"] == "unparseable" and v["scores"] == {} for v in verdicts)
     assert all(len(v["raw"]) == 2 for v in verdicts)  # first ask + one bounded retry, replies kept
-    assert dev.requests("judge-bad") == 8
+    assert dev.requests("judge-bad") == 9  # 4 x 2 asks + 1 reply-format probe
     exported = (run_dir / "scored.llm.jsonl").read_text()
     assert '"score": null' in exported and "unparseable" in exported
     failures = list(csv.DictReader((run_dir / "failures.csv").open()))
@@ -92,7 +92,8 @@ def test_out_of_range_judge_scores_are_rejected(tmp_path: Path, dev: Dev) -> Non
     cfg = write_config(tmp_path, dev.base_url, judge_model="judge-range")
     assert main(["--config", str(cfg), "--no-progress"]) == 0
     v = lines(tmp_path / "results" / "echo" / "ds" / "verdicts.llm.jsonl")[0]
-    assert v["scores"] == {} and "outside 1-5" in v["error"]
+    # per criterion: the readable one is kept, the out-of-range one fails with its reason
+    assert v["scores"] == {"style_consistency": 3} and "outside 1-5" in v["metric_errors"]["coherence"]
 
 
 def test_bad_records_are_reported_and_the_rest_scored(tmp_path: Path, dev: Dev) -> None:

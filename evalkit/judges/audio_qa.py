@@ -267,7 +267,9 @@ class AudioQAJudge(Judge):
         assert self.model is not None
 
         def read(reply: str) -> float:
-            value = parse_scores(reply, (grading.field,), grading.lo, grading.hi)[grading.field]
+            # a 0/1 verdict is checked below with its own message; the rating scales are integers
+            integer = grading.field != "correct"
+            value = parse_scores(reply, (grading.field,), grading.lo, grading.hi, integer=integer)[grading.field]
             if grading.field == "correct" and value not in (0.0, 1.0):
                 raise ParseError(f"correct={value:g} is neither 0 nor 1")
             return value

@@ -7,6 +7,7 @@ backoff and jitter on 429, 5xx, timeouts and dropped connections, honouring ``Re
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 from dataclasses import dataclass, field
@@ -23,6 +24,30 @@ from evalkit.models.openai_messages import Converted, MediaPlan, not_read_reason
 from evalkit.types import Generation, Msg, Part
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+#: wire forms of a JSON-schema reply format, tried in this order when probing an endpoint
+SCHEMA_FORMS = ("openai", "llama-cpp")
+_PROBE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"answer": {"type": "integer", "enum": [7]}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+def response_format(form: str, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``response_format`` field asking for replies in ``schema``.
+
+    Args:
+        form: ``openai`` (OpenAI structured outputs; vLLM takes the same field) or ``llama-cpp``
+            (llama-cpp-python's server, whose ``json_object`` format carries the schema).
+        name: the schema's name (OpenAI requires one).
+        schema: the JSON schema.
+    """
+    if form == "openai":
+        return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+    if form == "llama-cpp":
+        return {"type": "json_object", "schema": schema}
+    raise ValueError(f"unknown response_format form {form!r} (known: {', '.join(SCHEMA_FORMS)})")
 
 
 @dataclass(frozen=True)
@@ -121,6 +146,8 @@ class OpenAICompatModel(Model):
         self._server: Any = None
         self.requests_sent = 0
         self._plan = MediaPlan(self.options.media, MediaCache() if self.options.media is not None else None)
+        self._schema_form: str | None = None  # probed once: a SCHEMA_FORMS entry, or "" when none is honoured
+        self._schema_lock = asyncio.Lock()
         self._describer: MediaDescriber | None = None
         if self.options.describe_media:
             self._describer = MediaDescriber(self.options.describe_media)
@@ -200,6 +227,56 @@ class OpenAICompatModel(Model):
         return body, {**body, "messages": logged}, conv
 
     async def generate_inner(self, msg: Msg) -> Generation:
+        return await self._generate(msg, None)
+
+    async def json_schema_form(self) -> str:
+        """The ``response_format`` form this endpoint honours for a JSON schema (``openai``, ``llama-cpp``), or "".
+
+        Probed once per model with a small request whose schema admits a single reply: a form counts when the
+        endpoint accepts it and the reply is exactly that JSON; the next form is tried only after a refusal
+        (HTTP 4xx), so an endpoint that ignores the field costs one probe.
+        """
+        async with self._schema_lock:
+            if self._schema_form is None:
+                self._schema_form = ""
+                for form in SCHEMA_FORMS:
+                    honoured = await self._honours(form)
+                    if honoured is not None:  # accepted: honoured, or ignored (another form will be too)
+                        self._schema_form = form if honoured else ""
+                        break
+            return self._schema_form
+
+    async def _honours(self, form: str) -> bool | None:
+        """Whether the endpoint honours one form of the field; None when it refuses the request (HTTP 4xx)."""
+        body = {
+            "model": self.options.model or self.name,
+            "messages": [{"role": "user", "content": "Reply with a JSON object."}],
+            "max_tokens": 24,
+            "temperature": 0.0,
+            "response_format": response_format(form, "probe", _PROBE_SCHEMA),
+        }
+        try:
+            data = await self._post_with_retries(body)
+        except ModelError:  # HTTP 4xx: the field or this form of it is refused
+            return None
+        content = ((data.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
+        try:
+            return bool(json.loads(content) == {"answer": 7})
+        except ValueError:
+            return False
+
+    async def generate_structured(self, msg: Msg, name: str, schema: dict[str, Any]) -> Generation:
+        """Answer ``msg`` with a reply constrained to ``schema`` (see :meth:`json_schema_form`).
+
+        Raises:
+            ModelError: the endpoint honours no JSON-schema reply format.
+        """
+        form = await self.json_schema_form()
+        if not form:
+            raise ModelError(f"model {self.name}: {self.base_url} honours no JSON-schema response_format")
+        return await self._generate(msg, response_format(form, name, schema))
+
+    async def _generate(self, msg: Msg, fmt: dict[str, Any] | None) -> Generation:
         described: dict[str, str] = {}
         if self._describer is not None:
             msg, described = await self._describer.apply(msg, self.options.modalities)
@@ -208,6 +285,8 @@ class OpenAICompatModel(Model):
         else:
             body, logged, conv = self.build_request(msg)
         handling = {**conv.handling, **described}
+        if fmt is not None:
+            body["response_format"] = logged["response_format"] = fmt
         data = await self._post_with_retries(body)
         choice = (data.get("choices") or [{}])[0]
         content = (choice.get("message") or {}).get("content")
@@ -247,7 +326,12 @@ class OpenAICompatModel(Model):
                 if resp.status >= 400:
                     text = (await resp.text())[:500]
                     raise ModelError(f"HTTP {resp.status} from {self.base_url}: {text}")
-                data: dict[str, Any] = await resp.json(content_type=None)
+                try:
+                    data = await resp.json(content_type=None)
+                except (json.JSONDecodeError, aiohttp.ContentTypeError) as exc:
+                    raise RetryableError(f"HTTP {resp.status} with a cut-off or non-JSON body: {exc}") from None
+                if not isinstance(data, dict):
+                    raise RetryableError(f"HTTP {resp.status} with a body that is not a JSON object: {data!r:.80}")
                 return data
         except TimeoutError:
             raise RetryableError(f"no reply within {self.options.timeout_s:g} s") from None
