@@ -16,6 +16,8 @@ default 50 x 10), every simulation drawn from one ``numpy.random.default_rng(--s
   Binomial(length, Phi(-1.2 + u_c + e_i)) with u_c = 0.6 z_c + N(0, 0.6): longer clips are harder, so the
   corpus ratio differs from the mean of per-item rates; its true value is computed from 4,000,000 simulated
   clusters;
+- **coverage of the paired difference's interval** (inverted sign-flip test), ``--sims`` comparisons of the
+  accuracy above where model A's probit is shifted by 0.15 (true difference from the closed form);
 - **power**: a continuous per-item score (a judge's 1-5 scale): ``u_c + v_Xc + e_i + eps_Xi`` with the SDs
   above, run B shifted by delta. The MDE evalkit reports (mean over the null simulations) is compared with the
   delta at which the simulated power of the same test reaches 80 % (``--power-sims`` simulations at each of
@@ -100,6 +102,20 @@ def coverage_accuracy(design: Design, sims: int, resamples: int, rng: np.random.
         iv = ci_mean(x, design.cluster, n_resamples=resamples, seed=s)
         got += covers(iv.ci_low, iv.ci_high, truth)
     return got / sims
+
+
+def coverage_paired(design: Design, sims: int, resamples: int, rng: np.random.Generator) -> tuple[float, float]:
+    """Coverage of the paired difference's interval when model A is better (probit shift 0.15)."""
+    scale = np.sqrt(1 + SD_CLUSTER**2 + SD_MODEL_CLUSTER**2 + SD_ITEM**2)
+    truth = float(ndtr((ACC_SHIFT + 0.15) / scale) - ndtr(ACC_SHIFT / scale))
+    got = 0
+    for s in range(sims):
+        shared, luck = design.latent(rng)
+        a = (ACC_SHIFT + 0.15 + shared + luck[0] + rng.normal(0, 1, shared.size) > 0).astype(float)
+        b = (ACC_SHIFT + shared + luck[1] + rng.normal(0, 1, shared.size) > 0).astype(float)
+        p = paired_test(a, b, design.cluster, n_resamples=resamples, seed=s)
+        got += covers(p.ci_low, p.ci_high, truth)
+    return got / sims, truth
 
 
 def wer_items(n_clusters: int, per_cluster: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -201,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     line("coverage of 95% CI, accuracy (ci_mean, clusters)", f"{acc:.1%}", 0.93 <= acc <= 0.97)
     cov, truth = coverage_wer(design, args.sims, args.resamples, rng)
     line(f"coverage of 95% CI, WER {truth:.4f} (ci_ratio, clusters)", f"{cov:.1%}", 0.93 <= cov <= 0.97)
+    cov, truth = coverage_paired(design, args.sims, args.resamples, rng)
+    line(f"coverage of 95% CI, paired accuracy diff {truth:.4f}", f"{cov:.1%}", 0.93 <= cov <= 0.97)
     pw = power_check(design, args.sims, args.power_sims, args.resamples, rng)
     ratio = pw["mde"] / pw["effect80"]
     line("reported MDE (mean) / simulated 80%-power effect", f"{pw['mde']:.4f} / {pw['effect80']:.4f}", None)

@@ -222,7 +222,7 @@ def _ratio_interval(
     total = cols.sum(axis=0)
     value = float(total[0] / total[1])
     scale = k / (k - 1)
-    se = math.sqrt(max(0.0, scale * (total[2] - 2 * value * total[3] + value**2 * total[4]))) / total[1]
+    se = math.sqrt(max(0.0, float(scale * (total[2] - 2 * value * total[3] + value**2 * total[4])))) / float(total[1])
     with np.errstate(divide="ignore", invalid="ignore"):
         boot = sums[:, 0] / sums[:, 1]
         var = scale * (sums[:, 2] - 2 * boot * sums[:, 3] + boot**2 * sums[:, 4])
@@ -425,17 +425,55 @@ def mde(stderr: float | None, n_clusters: int, alpha: float = 0.05, power: float
     return float((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(power, df)) * stderr)
 
 
-def _paired_interval(
+def _flip_p(hits: np.ndarray | int, rows: int, exact: bool) -> np.ndarray | float:
+    return hits / rows if exact else (hits + 1) / (rows + 1)
+
+
+def _flip_interval(
+    x: np.ndarray, d: np.ndarray, swaps: np.ndarray, exact: bool, se: float, level: float
+) -> tuple[float | None, float | None]:
+    """Interval of ``sum(x) / sum(d)`` by inverting the sign-flip test: every delta it does not reject.
+
+    ``x`` is each cluster's summed difference (``num_a - num_b``), ``d`` its summed common denominator (item
+    count for a mean). H0(delta): the cluster residuals ``x - delta * d`` are symmetric about 0; its p-value
+    uses the same flips as the test of delta = 0, so the interval excludes 0 exactly when p < 1 - level (a
+    bootstrap interval need not: with 3 clusters that all favour A it never reaches 0). Each end is found by
+    doubling then bisection; with flips ``S`` precomputed, each p(delta) costs one pass over the flips.
+    An end is ``None`` when no delta on that side is rejected (too few clusters for this level).
+    """
+    signs = 1.0 - 2.0 * swaps
+    sx, sd, big_x, big_d = signs @ x, signs @ d, float(x.sum()), float(d.sum())
+    alpha, rows, centre = 1.0 - level, swaps.shape[0], big_x / big_d
+
+    def rejected(delta: float) -> bool:
+        obs = abs(big_x - delta * big_d)
+        hits = int(np.sum(np.abs(sx - delta * sd) >= obs - 1e-12 * max(1.0, abs(big_x) + abs(delta) * big_d)))
+        return float(_flip_p(hits, rows, exact)) < alpha
+
+    ends: list[float | None] = []
+    for side in (-1.0, 1.0):
+        step, inside = se if se > 0 else 1.0, centre
+        outside = centre + side * step
+        for _ in range(60):
+            if rejected(outside):
+                break
+            inside, step = outside, 2 * step
+            outside = centre + side * step
+        else:
+            ends.append(None)
+            continue
+        for _ in range(50):
+            mid = (inside + outside) / 2
+            inside, outside = (inside, mid) if rejected(mid) else (mid, outside)
+        ends.append((inside + outside) / 2)
+    return ends[0], ends[1]
+
+
+def _bootstrap_diff_interval(
     cols: np.ndarray, diff: float, n_resamples: int, seed: int, level: float, n: int, unit: str
 ) -> Interval:
-    """Interval of ``ratio_a - ratio_b`` from per-cluster sums ``(num_a, den_a, num_b, den_b)``.
-
-    With the same denominators in both runs (means; WER on the same references) the difference is one ratio,
-    ``sum(num_a - num_b) / sum(den)``, and gets :func:`_ratio_interval`; otherwise a BCa interval of the
-    difference of the two resampled ratios.
-    """
-    if np.array_equal(cols[:, 1], cols[:, 3]):
-        return _ratio_interval(cols[:, 0] - cols[:, 2], cols[:, 1], n_resamples, seed, level, n, unit)
+    """BCa interval of ``ratio_a - ratio_b`` when the runs' denominators differ (the sign-flip inversion
+    needs a common denominator)."""
     sums = resample_sums(cols, n_resamples, np.random.default_rng(seed))
     with np.errstate(divide="ignore", invalid="ignore"):
         boot = sums[:, 0] / sums[:, 1] - sums[:, 2] / sums[:, 3]
@@ -500,21 +538,32 @@ def paired_ratio_test(
     swaps, exact = _sign_patterns(k, n_resamples, rng)
     null = np.abs(_swap_stats(cols, swaps))
     hits = int(np.sum(null >= abs(diff) - 1e-12 * max(1.0, abs(diff))))
-    p = hits / swaps.shape[0] if exact else (hits + 1) / (swaps.shape[0] + 1)
+    p = float(_flip_p(hits, swaps.shape[0], exact))
     if exact:
         method = f"{'cluster ' if clustered else ''}sign-flip (exact, {swaps.shape[0]})"
-    ci = _paired_interval(cols, diff, n_resamples, seed, level, n, _unit(clusters))
     se = _robust_se(cols)
+    if se == 0:
+        note = "all paired differences equal: no interval, no MDE"
+        return _replace(base, stderr=0.0, p_value=min(1.0, p), method=method, note=note)
+    if np.array_equal(cols[:, 1], cols[:, 3]):
+        lo, hi = _flip_interval(cols[:, 0] - cols[:, 2], cols[:, 1], swaps, exact, se, level)
+        ci_method = f"paired {method.replace('sign-flip', 'sign-flip inversion')}"
+        note = _small_note(k, _unit(clusters))
+        if lo is None or hi is None:
+            note = f"too few {_unit(clusters)}s ({k}) for a {level:.0%} interval: no flip pattern is extreme enough"
+    else:
+        ci = _bootstrap_diff_interval(cols, diff, n_resamples, seed, level, n, _unit(clusters))
+        lo, hi, ci_method, note = ci.ci_low, ci.ci_high, "paired " + ci.method, ci.note
     return _replace(
         base,
-        ci_low=ci.ci_low,
-        ci_high=ci.ci_high,
+        ci_low=lo,
+        ci_high=hi,
         stderr=se,
         p_value=min(1.0, p),
-        mde=mde(se, k) if se > 0 else None,
+        mde=mde(se, k),
         method=method,
-        ci_method="paired " + ci.method,
-        note=ci.note if se > 0 else "all paired differences equal: no interval, no MDE",
+        ci_method=ci_method,
+        note=note,
     )
 
 
