@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import csv
 import json
 import re
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiohttp import web
 from support import REPO
 
 from evalkit import DATASETS, MODELS
 from evalkit.cli import main
+from evalkit.config import load_config
+from evalkit.factory import build_dataset
 
 
 def block(name: str) -> str:
@@ -57,3 +66,88 @@ def test_readme_examples_run(tmp_path: Path, clean_registries) -> None:
         "1",
         "exact-match",
     )
+
+
+class InHouse:
+    """A real HTTP server on loopback with the in-house API of the README's my-api example: it answers "A" to a
+    request with images and "B" to one without, and keeps each request's headers and body."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[dict[str, str], dict[str, Any]]] = []
+        self.loop = asyncio.new_event_loop()
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def generate(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.seen.append((dict(request.headers), body))
+        return web.json_response({"text": "A" if body["images"] else "B"})
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/generate", self.generate)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+
+    def __enter__(self) -> InHouse:
+        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.runner is not None:
+            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+@pytest.fixture
+def in_house() -> Iterator[InHouse]:
+    with InHouse() as server:
+        yield server
+    MODELS.remove("my-api")
+    sys.modules.pop("evalkit_plugin_my_api", None)
+
+
+def test_readme_http_model_example_runs(tmp_path: Path, in_house: InHouse, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my_api.py").write_text(block("add-a-model-http"))
+    image = REPO / "data" / "generic_sample" / "media" / "shapes_above.png"
+    recs = [
+        {
+            "id": 1,
+            "question": "Which shape is on top?",
+            "options": ["circle", "square"],
+            "answer": "A",
+            "image": str(image),
+        },
+        {"id": 2, "question": "Pick one", "options": ["x", "y"], "answer": "A"},
+    ]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    entry = block("add-a-model-http-config").replace("http://gpu-box:9000", in_house.url)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("dataset_root: data\ndatasets:\n  mine: {class: mcq, files: [q.jsonl]}\n" + entry)
+    monkeypatch.setenv("MY_API_KEY", "secret-value-123")
+    assert main(["--config", str(cfg), "--model", "my-vlm", "--dataset", "mine", "--no-progress"]) == 0
+    with (tmp_path / "eval_results" / "my-vlm" / "mine" / "report.csv").open() as f:
+        row = next(r for r in csv.DictReader(f) if r["subset"] == "all" and r["metric"] == "accuracy")
+    # the record with a picture is answered A (right), the text-only one B (wrong)
+    assert (row["value"], row["n"], row["n_failed"]) == ("0.5", "2", "0")
+    (headers, body), _ = sorted(in_house.seen, key=lambda s: -len(s[1]["images"]))
+    assert headers["Authorization"] == "Bearer secret-value-123" and body["max_tokens"] == 64
+    assert body["images"][0] == base64.b64encode(image.read_bytes()).decode()
+    manifest = (tmp_path / "eval_results" / "my-vlm" / "mine" / "manifest.json").read_text()
+    assert "secret-value-123" not in manifest and "MY_API_KEY" in manifest
+
+
+def test_readme_layered_config_example_loads(tmp_path: Path) -> None:
+    text = block("my-config").replace("../evalkit/config.yaml", str(REPO / "config.yaml"))
+    (tmp_path / "my.yaml").write_text(text)
+    (tmp_path / "my_data").mkdir()
+    (tmp_path / "my_data" / "questions.csv").write_text("id,question,A,B,answer\n1,Q?,x,y,B\n")
+    cfg = load_config(tmp_path / "my.yaml")
+    assert {"my-vlm", "smollm2-cpu"} <= set(cfg.models) and {"my-mcq", "interleaved"} <= set(cfg.datasets)
+    assert [s.meta["answer_letter"] for s in build_dataset(cfg, "my-mcq").load().samples] == ["B"]
+    assert build_dataset(cfg, "interleaved").data_root == REPO / "data" / "interleaved_sample"
