@@ -1,5 +1,6 @@
 """evalkit: a plugin-based evaluation framework for multimodal models."""
 
+from evalkit.api import Evaluation, aevaluate, evaluate
 from evalkit.datasets.base import DATASETS, Dataset, LoadResult
 from evalkit.errors import ConfigError, DatasetError, EvalkitError, ModelError
 from evalkit.judges.base import JUDGES, Judge, JudgeContext, JudgeFailure, Scored
@@ -15,6 +16,7 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "EvalkitError",
+    "Evaluation",
     "GenConfig",
     "Generation",
     "Judge",
@@ -30,4 +32,6 @@ __all__ = [
     "Sample",
     "Scored",
     "Verdict",
+    "aevaluate",
+    "evaluate",
 ]
