@@ -30,7 +30,7 @@ Goals (issue 8): type-I error <= 6 %; coverage 93-97 %; MDE within +-20 % of the
 non-zero only on a crash.
 
 Run: ``python bench/stats.py [--sims 1000] [--power-sims 400] [--clusters 50] [--per-cluster 10]
-[--resamples 1000] [--seed 0]`` (about a minute on one core).
+[--resamples 1000] [--seed 0] [--timing-only]`` (about a minute on one idle core).
 """
 
 from __future__ import annotations
@@ -199,15 +199,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-cluster", type=int, default=10)
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--timing-only", action="store_true", help="only the timing lines")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     design = Design(args.clusters, args.per_cluster)
     t0 = time.perf_counter()
-    print(f"{args.clusters} clusters x {args.per_cluster} items, {args.resamples} resamples, {args.sims} sims")
 
     def line(what: str, value: str, ok: bool | None) -> None:
         verdict = "" if ok is None else ("goal met" if ok else "goal missed")
         print(f"{what:<58} {value:>22}  {verdict}")
+
+    if args.timing_only:
+        for what, secs in timing(rng).items():
+            line(f"time: {what} x 1,000 resamples", f"{secs * 1000:.0f} ms", secs < 0.5)
+        return 0
+    print(f"{args.clusters} clusters x {args.per_cluster} items, {args.resamples} resamples, {args.sims} sims")
 
     t1 = type1(design, args.sims, args.resamples, rng)
     line("type-I error, evalkit paired test (cluster sign-flip)", f"{t1['evalkit']:.1%}", t1["evalkit"] <= 0.06)
