@@ -23,6 +23,8 @@ TOP_KEYS = ("extends", "dataset_root", "work_dir", "plugins", "defaults", "datas
 DEFAULT_KEYS = ("model", "dataset")
 #: entry options that name a file: a relative one resolves against the folder of the config file that sets it
 FILE_OPTIONS = ("few_shot",)
+#: top-level keys of other tools that mean ``extends``
+EXTENDS_ALIASES = ("include", "includes", "import", "imports", "base", "inherit", "inherits")
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,9 @@ def _read_layer(path: Path, extended_by: Path | None) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: top level must be a mapping")
+    alias = next((k for k in raw if k in EXTENDS_ALIASES), None)
+    if alias is not None:
+        raise ConfigError(f"{path}: unknown key '{alias}' (did you mean 'extends'? it layers this file over another)")
     _reject_unknown(raw, TOP_KEYS, str(path))
     _reject_unknown(raw.get("defaults") or {}, DEFAULT_KEYS, f"{path}: defaults")
     if not isinstance(raw.get("plugins") or [], list):
