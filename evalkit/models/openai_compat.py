@@ -256,9 +256,13 @@ class OpenAICompatModel(Model):
             "response_format": response_format(form, "probe", _PROBE_SCHEMA),
         }
         try:
-            data = await self._post_with_retries(body)
+            data = await self._post(body)
         except ModelError:  # HTTP 4xx: the field or this form of it is refused
             return None
+        except RetryableError as exc:
+            if "response_format" in str(exc):  # llama-cpp-python answers a refused field with HTTP 500
+                return None
+            data = await self._post_with_retries(body)
         content = ((data.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
         try:
             return bool(json.loads(content) == {"answer": 7})
