@@ -8,8 +8,10 @@ sums, so a resample is one gather-and-sum over a (resamples x clusters) index ma
 resamples take a fraction of a second, with no Python loop over resamples. Other corpus statistics (CIDEr-D,
 BLEU, MAP) go through :func:`ci_statistic`, which calls the statistic once per resample.
 
-Random draws come from ``numpy.random.default_rng(seed)`` only, so every figure is reproducible from its
-seed and resample count, which the ``method`` strings state.
+Intervals: means and ratios get the cluster bootstrap-t (BCa below :data:`SMALL_N` clusters), generic
+statistics BCa, paired differences the inverted sign-flip test (see each function for why). Random draws come
+from ``numpy.random.default_rng(seed)`` only, so every figure is reproducible from its seed and resample count,
+which the ``method`` strings state. bench/stats.py measures type-I error, coverage and power.
 
 Where a statistic or its interval cannot be computed the value is ``None`` and ``note`` says why; never 0
 or NaN. The rules:
@@ -45,10 +47,11 @@ class Interval:
 
     Attributes:
         value: the statistic on all items; ``None`` when it is undefined (see ``note``).
-        stderr: standard deviation of the bootstrap distribution; ``None`` when there is no interval.
-        ci_low: lower end of the percentile interval; ``None`` when there is no interval.
-        ci_high: upper end of the percentile interval; ``None`` when there is no interval.
-        method: how it was computed, e.g. ``"cluster bootstrap (1000, seed 0)"``.
+        stderr: standard error: cluster-robust (linearised, k/(k-1)-corrected) for means and ratios, the
+            bootstrap distribution's standard deviation for :func:`ci_statistic`; ``None`` without interval.
+        ci_low: lower end of the interval; ``None`` when there is no interval.
+        ci_high: upper end of the interval; ``None`` when there is no interval.
+        method: how it was computed, e.g. ``"cluster bootstrap-t (1000, seed 0)"``.
         n: items.
         n_clusters: clusters (equals ``n`` without a cluster key).
         note: why the value or interval is missing, or that it is approximate (small n); empty otherwise.
@@ -72,7 +75,8 @@ class Paired:
         value_a: run A's statistic on the paired items.
         value_b: run B's statistic on the paired items.
         diff: ``value_a - value_b``; ``None`` when either is undefined.
-        ci_low: lower end of the paired cluster bootstrap percentile interval of ``diff``.
+        ci_low: lower end of the interval of ``diff`` (the inverted sign-flip test; a BCa bootstrap when the
+            runs' denominators differ); ``None`` when there is none (see ``note``).
         ci_high: upper end of that interval.
         stderr: cluster-robust (linearised, k/(k-1)-corrected) standard error of ``diff``; the MDE uses it.
         p_value: two-sided p-value of the paired cluster sign-flip (swap) permutation test.
@@ -81,7 +85,7 @@ class Paired:
         favours: ``"a"`` or ``"b"``, the run the observed difference favours given the metric's direction;
             empty when equal or undefined. Says nothing about significance: read ``p_value``.
         method: how ``p_value`` was computed, e.g. ``"cluster sign-flip (1000, seed 0)"``.
-        ci_method: how the interval was computed, e.g. ``"paired cluster bootstrap (1000, seed 0)"``.
+        ci_method: how the interval was computed, e.g. ``"paired cluster sign-flip inversion (1000, seed 0)"``.
         n: paired items.
         n_clusters: clusters among them.
         note: why something is missing, or that it is approximate; empty otherwise.
@@ -497,8 +501,9 @@ def paired_ratio_test(
     """Paired test of two corpus ratios on the same items (WER of run A vs run B): see :func:`paired_test`.
 
     The difference is ``sum(num_a)/sum(den_a) - sum(num_b)/sum(den_b)``. The permutation swaps the two runs'
-    numerators and denominators within whole clusters, and the bootstrap resamples clusters and recomputes
-    both ratios.
+    numerators and denominators within whole clusters. With the same denominators in both runs (WER on the
+    same references, strict failures counted as ``[ref, ref]``) the interval inverts that test; otherwise it is
+    a BCa cluster bootstrap of the difference of the two recomputed ratios.
 
     Args:
         num_a: run A's per-item numerators (word errors).
@@ -585,9 +590,11 @@ def paired_test(
     (exact test), otherwise ``n_resamples`` random ones (p = (hits + 1) / (n_resamples + 1)). Chosen over a
     bootstrap test because it keeps its level with few clusters, where bootstrap tests reject too often, and
     because flipping whole clusters keeps their internal correlation (flipping items would not: that is the
-    naive test whose type-I error bench/stats.py shows). Interval: the paired cluster bootstrap percentile
-    interval of the difference (the p-value and the interval can disagree at the margin: they are different
-    procedures). MDE: from the cluster-robust standard error, see :func:`mde`.
+    naive test whose type-I error bench/stats.py shows). Interval: every difference delta the same sign-flip
+    test does not reject when applied to ``a - b - delta``, so it excludes 0 exactly when p < 1 - level (a
+    bootstrap interval can exclude 0 with p = 0.25 when three clusters all favour one run). With 5 clusters
+    or fewer no flip pattern is extreme enough for a 95 % interval: ``None``, and the note says so. MDE: from
+    the cluster-robust standard error, see :func:`mde`.
 
     Args:
         a: run A's values, one per paired item.

@@ -196,3 +196,34 @@ def test_clustered_interval_covers_the_true_mean() -> None:
         iv = ci_mean(x, cl, n_resamples=500, seed=s)
         hits += iv.ci_low is not None and iv.ci_high is not None and iv.ci_low <= 0.5 <= iv.ci_high
     assert 0.9 <= hits / 200 <= 0.99
+
+
+def test_paired_interval_agrees_with_the_test() -> None:
+    rng = np.random.default_rng(8)
+    cl = np.repeat(np.arange(20), 5)
+    agree = 0
+    for shift in np.linspace(0, 0.6, 13):
+        a = rng.normal(0, 1, 20)[cl] + rng.normal(0, 1, 100)
+        b = a - shift + rng.normal(0, 1, 20)[cl]
+        p = paired_test(a, b, cl, n_resamples=400)
+        assert p.ci_low is not None and p.ci_high is not None and p.p_value is not None
+        assert p.ci_low < (p.diff or 0) < p.ci_high
+        agree += (p.ci_low > 0 or p.ci_high < 0) == (p.p_value < 0.05)
+    assert agree == 13
+    assert paired_test(a, b, cl, n_resamples=400).ci_method == "paired cluster sign-flip inversion (400, seed 0)"
+
+
+def test_paired_interval_needs_enough_clusters() -> None:
+    p = paired_test([1, 2, 1, 3], [0, 0, 0, 0])
+    assert p.ci_low is None and p.ci_high is None and p.mde is not None
+    assert p.note == "too few items (4) for a 95% interval: no flip pattern is extreme enough"
+    three = paired_test([1.0] * 12, [0.0] * 9 + [1.0] * 3, np.repeat(["u", "v", "w", "x"], 3))
+    # three clusters favour A, one ties: 4 of 16 flips as extreme; a bootstrap interval would exclude 0
+    assert three.p_value == pytest.approx(4 / 16) and three.ci_low is None
+
+
+def test_results_are_python_floats() -> None:
+    iv = ci_mean(np.random.default_rng(1).random(50))
+    p = paired_test(np.arange(40.0), np.arange(40.0)[::-1])
+    for x in (iv.value, iv.stderr, iv.ci_low, iv.ci_high, p.diff, p.stderr, p.p_value, p.mde, p.ci_low):
+        assert type(x) is float
