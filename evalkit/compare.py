@@ -37,6 +37,7 @@ from tabulate import tabulate
 
 from evalkit.errors import ConfigError
 from evalkit.stats import Paired, holm, paired_ratio_test, paired_test
+from evalkit.store import RunStore
 
 
 @dataclass(frozen=True)
@@ -108,9 +109,15 @@ class Comparison:
     note: str = ""
 
 
+def store_of(run_dir: Path) -> RunStore:
+    """The store of a run folder ``<work_dir>/<model>/<dataset>``: the one place that knows its file names."""
+    run_dir = Path(run_dir)
+    return RunStore(run_dir.parent.parent, run_dir.parent.name, run_dir.name)
+
+
 def samples_path(run_dir: Path, judge: str) -> Path:
     """The per-sample file of one judge in a run folder."""
-    return run_dir / f"samples.{judge}.jsonl"
+    return store_of(run_dir).samples_path(judge)
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
@@ -119,7 +126,7 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
     Raises:
         ConfigError: when the folder or its manifest is missing.
     """
-    path = run_dir / "manifest.json"
+    path = store_of(run_dir).manifest_path
     if not path.is_file():
         what = "no run folder" if not run_dir.is_dir() else "no manifest.json in"
         raise ConfigError(f"{what} {run_dir}: run the model on the dataset first")
@@ -166,7 +173,7 @@ def shared_judge(manifests: Sequence[dict[str, Any]], dirs: Sequence[Path], judg
 
 def load_run(work_dir: Path, model: str, dataset: str, judge: str) -> Run:
     """Read one run folder's manifest and the samples file of ``judge``."""
-    path = Path(work_dir) / model / dataset
+    path = RunStore(Path(work_dir), model, dataset).dir
     return Run(model, dataset, path, read_manifest(path), judge, read_samples(samples_path(path, judge)))
 
 
@@ -320,7 +327,7 @@ def compare_runs(
     out: list[Comparison] = []
     for dataset in datasets:
         names = list(dict.fromkeys(m for pair in pairs for m in pair))
-        dirs = [Path(work_dir) / m / dataset for m in names]
+        dirs = [RunStore(Path(work_dir), m, dataset).dir for m in names]
         chosen = shared_judge([read_manifest(d) for d in dirs], dirs, judge)
         runs = {m: load_run(Path(work_dir), m, dataset, chosen) for m in names}
         name = choose_metric(runs[pairs[0][0]], metric)
@@ -374,7 +381,10 @@ def render_text(comparisons: Sequence[Comparison]) -> str:
         p = c.paired
         tag = f"{c.dataset} {c.model_a} vs {c.model_b}:"
         worst = f"failed samples counted as worst: {c.model_a} {c.worst_a}, {c.model_b} {c.worst_b}"
-        lines.append(f"{tag} judge {c.judge}, {c.values} values, {p.n_clusters} clusters; {worst}")
+        unit = (
+            f"{p.n_clusters} clusters" if p.method.startswith("cluster") else "no shared clusters (items independent)"
+        )
+        lines.append(f"{tag} judge {c.judge}, {c.values} values, {unit}; {worst}")
         lines.append(f"  p: two-sided {p.method}; CI: {p.ci_method}")
         if c.dropped:
             lines.append(f"  dropped: {', '.join(f'{why} {n}' for why, n in sorted(c.dropped.items()))}")

@@ -9,6 +9,7 @@ files only; calls no model.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,6 +237,12 @@ def _fmt(x: Any) -> str:
     return "-" if x is None else _short(x, 70)
 
 
+def _direction(delta: float | None) -> str:
+    if delta is None:
+        return "gained or lost a value"
+    return "up" if delta > 0 else "down" if delta < 0 else "same value"
+
+
 def render_text(diff: RunDiff, limit: int = 20) -> str:
     """Manifest differences by section, then the ``limit`` most changed samples as a table."""
     lines = [f"A: {diff.dir_a}", f"B: {diff.dir_b}"]
@@ -250,12 +257,14 @@ def render_text(diff: RunDiff, limit: int = 20) -> str:
     lines += [f"note: {n}" for n in diff.notes]
     if diff.judge is None:
         return "\n".join(lines)
-    up = sum(1 for f in diff.flips if f.delta is not None and f.delta > 0)
-    down = sum(1 for f in diff.flips if f.delta is not None and f.delta < 0)
+    kinds = Counter(_direction(f.delta) for f in diff.flips)
+    parts = [f"{kinds[k]} {k}" for k in ("up", "down", "gained or lost a value") if kinds[k]]
+    if kinds["same value"]:
+        parts.append(f"{kinds['same value']} failed or recovered at the same value")
     lines.append(
         f"samples (judge {diff.judge}, {diff.metric}, {diff.values} values): {diff.n_both} in both, "
-        f"{len(diff.flips)} changed ({up} up, {down} down, {len(diff.flips) - up - down} gained or lost a "
-        f"value), {len(diff.only_a)} only in A, {len(diff.only_b)} only in B"
+        f"{len(diff.flips)} changed ({', '.join(parts) or 'none'}), {len(diff.only_a)} only in A, "
+        f"{len(diff.only_b)} only in B"
     )
     rows = [
         [

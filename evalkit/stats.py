@@ -469,7 +469,9 @@ def _flip_interval(
         for _ in range(50):
             mid = (inside + outside) / 2
             inside, outside = (inside, mid) if rejected(mid) else (mid, outside)
-        ends.append((inside + outside) / 2)
+        end = (inside + outside) / 2
+        # an end at 0 (a tie with the observed data) comes out of the bisection as +-1e-14: say 0
+        ends.append(0.0 if abs(end) <= 1e-9 * max(se, abs(centre)) else end)
     return ends[0], ends[1]
 
 

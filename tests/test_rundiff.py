@@ -80,7 +80,7 @@ def test_flips_sorted_by_impact_with_answers(tmp_path: Path) -> None:
     text = render_text(scores)
     assert text.index("s3") < text.index("s2") < text.index("s0")
     assert "B says x" in text and "answer s0" in text
-    assert "3 changed (0 up, 2 down, 1 gained or lost a value), 1 only in A, 1 only in B" in text
+    assert "3 changed (2 down, 1 gained or lost a value), 1 only in A, 1 only in B" in text
 
 
 def test_ratio_metric_compares_per_sample_rates(tmp_path: Path) -> None:
@@ -88,6 +88,14 @@ def test_ratio_metric_compares_per_sample_rates(tmp_path: Path) -> None:
     b = write_run(tmp_path / "b", "M", "ds", [sample("s0", 1, wer=[4, 10]), sample("s1", 1, wer=[0, 5])])
     d = diff_runs(a, b, metric="wer")
     assert [(f.sample_id, f.delta) for f in d.flips] == [("s0", pytest.approx(0.3))]
+
+
+def test_a_failure_at_the_worst_value_is_listed(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", "M", "ds", [sample("s0", 0), sample("s1", 1)])
+    b = write_run(tmp_path / "b", "M", "ds", [sample("s0", None, stage="predict"), sample("s1", 1)])
+    d = diff_runs(a, b)
+    assert [(f.sample_id, f.delta, f.state_b) for f in d.flips] == [("s0", 0.0, "predict: TimeoutError: no answer")]
+    assert "1 changed (1 failed or recovered at the same value)" in render_text(d)
 
 
 def test_long_lists_are_cut_and_answers_shortened(tmp_path: Path) -> None:
