@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import ConfigError
-from evalkit.media import TEXT_SUFFIXES, file_sha256, read_text_file
+from evalkit.media import TEXT_SUFFIXES, file_sha256, probe_media, read_text_file
 from evalkit.models.base import Model
 from evalkit.store import AppendLog, read_jsonl
 from evalkit.types import Msg, Part, Prediction, Sample, stable_hash
@@ -95,6 +95,9 @@ class ModelCaptioner(Captioner):
         await self.model.close()
 
     async def caption(self, part: Part) -> str:
+        """Decode the file here first, so a corrupt one fails clearly instead of whatever the server makes of it."""
+        if part.type != "code":
+            await asyncio.to_thread(probe_media, part.type, Path(part.value))
         prompt = CAPTION_PROMPTS.get(part.type, "Describe this in dense detail.")
         gen = await self.model.generate_inner((Part(part.type, part.value), Part("text", prompt)))
         return gen.text.strip()

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import inspect
 import logging
+import os
+import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +20,13 @@ from evalkit.errors import ConfigError, EvalkitError
 from evalkit.factory import import_plugins
 from evalkit.job import JobResult, JobSpec, run_job, summary_lines
 from evalkit.judges import JUDGES
+from evalkit.leaderboard import write_leaderboard
 from evalkit.models import MODELS
-from evalkit.report import write_leaderboard
+from evalkit.store import RunStore
+
+log = logging.getLogger(__name__)
+#: environment variables whose values never reach run.log (besides every model entry's ``api_key_env``)
+SECRET_ENV = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 
 EPILOG = """examples:
   bash run_eval.sh                                   # embedded CPU default model, sample data, CPU proxy judge
@@ -30,6 +40,17 @@ EPILOG = """examples:
   python run.py serve --model Qwen2.5-Omni-3B --dry-run   # print the vllm serve command; without --dry-run, run it
   python run.py prepare --dataset MMBench_DEV_EN      # download + verify + convert full data (never during a run)
 """
+
+
+def _count(text: str) -> int:
+    """An argparse type: an integer >= 0 (0 means: no limit, or the entry's own setting)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,17 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MOD",
         help="import a module or .py file that registers models/datasets/judges (repeatable)",
     )
-    p.add_argument("--limit", type=int, default=0, metavar="N", help="only the first N samples of each dataset")
+    p.add_argument(
+        "--limit", type=_count, default=0, metavar="N", help="only the first N samples of each dataset (0: all)"
+    )
     p.add_argument(
         "--concurrency",
-        type=int,
+        type=_count,
         default=0,
         metavar="N",
         help="requests in flight (default: each model's and judge's own setting)",
     )
     p.add_argument(
         "--save-attn",
-        type=int,
+        type=_count,
         default=0,
         metavar="N",
         help="HF backends: store per-layer attention (npy + PNG heat map), tokens and meta of the first N samples "
@@ -101,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--save-attn-layers", type=int, nargs="+", metavar="K", help="layers for --save-attn (default: 0 -1)"
     )
-    p.add_argument("--list", choices=("models", "datasets", "judges"), help="list what is available and exit")
+    p.add_argument(
+        "--list",
+        choices=("models", "datasets", "judges"),
+        help="list the config entries and registered classes (judges: with their metrics) and exit",
+    )
     p.add_argument(
         "--output", type=Path, default=Path("LEADERBOARD.md"), help="leaderboard file (default: LEADERBOARD.md)"
     )
@@ -139,7 +166,12 @@ def _list(cfg: Config, what: str) -> None:
     else:
         for name, e in sorted(cfg.judges.items()):
             print(f"{name:<26} class={e.cls}")
-        print(f"classes: {', '.join(JUDGES.names())}")
+        print("judge classes (metrics: description):")
+        for name in JUDGES.names():
+            cls = JUDGES.get(name)
+            doc = (inspect.getdoc(cls) or "").strip().split("\n", 1)[0]
+            metrics = ", ".join(getattr(cls, "metrics", ())) or "metrics set by its options"
+            print(f"  {name:<24} {metrics}: {doc}")
 
 
 def _specs(args: argparse.Namespace, cfg: Config) -> list[JobSpec]:
@@ -174,7 +206,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print(results: list[tuple[str, JobResult]]) -> None:
     head = f"{'model':<22} {'dataset':<16} {'metric':<22} {'value':>10} {'n':>6} {'n_failed':>8}  judge"
-    print("\n" + head + "\n" + "-" * len(head))
+    if any(res.rows for _, res in results):  # infer-only runs have no scores: no empty table
+        print("\n" + head + "\n" + "-" * len(head))
+    else:
+        print()
     for model, res in results:
         for line in summary_lines(model, res):
             print(line)
@@ -203,12 +238,129 @@ def _serve(args: argparse.Namespace, cfg: Config, work_dir: Path) -> int:
     return run_serve(plan, log_path=log_path, startup_timeout_s=args.startup_timeout, ready_file=args.ready_file)
 
 
+def _writable_dir(path: Path, what: str, hint: str = "") -> Path:
+    """``path`` created if needed and writable, or a ConfigError saying why not in one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be created: {exc.strerror or exc}{hint}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path} is not writable{hint}")
+    return path
+
+
+def _leaderboard_file(path: Path) -> Path:
+    if path.is_dir():
+        raise ConfigError(f"--output {path} is a directory; name a file, e.g. --output {path / 'LEADERBOARD.md'}")
+    _writable_dir(path.parent, "the folder of --output")
+    return path
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter that replaces the values of secrets (API keys, tokens) with ``***`` in the final text.
+
+    Args:
+        secrets: the values to hide (values shorter than 6 characters are left alone: too common to be secrets).
+    """
+
+    def __init__(self, fmt: str, secrets: list[str]) -> None:
+        super().__init__(fmt)
+        self.secrets = sorted({v for v in secrets if len(v) >= 6}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        for value in self.secrets:
+            text = text.replace(value, "***")
+        return text
+
+
+def secret_values(cfg: Config) -> list[str]:
+    """Values of the environment variables that may hold secrets: every ``api_key_env`` and ``*KEY*``/``*TOKEN*``."""
+    names = {str(e.options["api_key_env"]) for e in cfg.models.values() if e.options.get("api_key_env")}
+    names |= {n for n in os.environ if SECRET_ENV.search(n)}
+    return [os.environ[n] for n in sorted(names) if os.environ.get(n)]
+
+
+@contextlib.contextmanager
+def run_log(run_dir: Path, secrets: list[str]) -> Iterator[Path]:
+    """Log INFO and above to ``<run_dir>/run.log`` (appended) while the block runs; the console is unchanged.
+
+    The root logger is lowered to INFO for the block, and each handler already attached is raised to the root's
+    previous level, so the console shows exactly what it showed before.
+    """
+    path = _writable_dir(run_dir, "run folder") / "run.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    root = logging.getLogger()
+    old_root = root.level
+    old_levels = [(h, h.level) for h in root.handlers]
+    for h, level in old_levels:
+        h.setLevel(max(level, old_root))
+    root.setLevel(min(old_root, logging.INFO) if old_root else logging.INFO)
+    root.addHandler(handler)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+        root.setLevel(old_root)
+        for h, level in old_levels:
+            h.setLevel(level)
+
+
+async def _job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
+    """One job with its run.log: what was asked, what it gave."""
+    with run_log(RunStore(work_dir, spec.model, spec.dataset).dir, secret_values(cfg)):
+        log.info(
+            "job: model=%s dataset=%s judge=%s mode=%s reeval=%s limit=%s config=%s",
+            spec.model,
+            spec.dataset,
+            spec.judge or "(dataset default)",
+            spec.mode,
+            spec.reeval,
+            spec.limit or "all",
+            cfg.path,
+        )
+        try:
+            res = await run_job(cfg, spec, work_dir)
+        except EvalkitError as exc:
+            log.info("job stopped: %s", exc)
+            raise
+        st, jd = res.infer, res.judge
+        log.info(
+            "done: infer %d run (%d failed), %d reused; judge %s: %d run (%d failed), %d reused; bad records %d",
+            st.ran,
+            st.failed,
+            st.reused,
+            res.judge_name or "-",
+            jd.ran,
+            jd.failed,
+            jd.reused,
+            res.bad_records,
+        )
+        for line in summary_lines(spec.model, res):
+            log.info("result: %s", " ".join(line.split()))
+        return res
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of run.py; returns the exit status."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    try:
+        return _main(args)
+    except BrokenPipeError:
+        # the reader went away (`run.py --list models | head`): stop quietly, as `cat` would
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         from dotenv import find_dotenv, load_dotenv
 
@@ -219,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         work_dir = args.work_dir or cfg.work_dir
         if args.list:
             _list(cfg, args.list)
+            sys.stdout.flush()  # a closed pipe shows here, inside main, not at interpreter exit
             return 0
         if args.command == "prepare":
             from evalkit.prepare.command import run_prepare
@@ -229,15 +382,24 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args, cfg, work_dir)
         if args.command == "leaderboard":
-            n = write_leaderboard(work_dir, args.output)
+            n = write_leaderboard(work_dir, _leaderboard_file(args.output))
             print(f"wrote {args.output} from {n} report(s) under {work_dir}")
             return 0
-        results = [(s.model, asyncio.run(run_job(cfg, s, work_dir))) for s in _specs(args, cfg)]
+        _writable_dir(work_dir, "work dir", " (set --work-dir, or work_dir in the config)")
+        results = [(s.model, asyncio.run(_job(cfg, s, work_dir))) for s in _specs(args, cfg)]
     except EvalkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a file-system refusal we did not foresee: one line, the traceback only with -v
+        log.debug("traceback", exc_info=True)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished samples are stored; rerun the same command to resume", file=sys.stderr)
         return 130
     _print(results)
+    sys.stdout.flush()
     return 0

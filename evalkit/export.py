@@ -1,20 +1,78 @@
-"""The scored export in the original interleaved tool's format: captions inlined, ``modal`` tag -> caption."""
+"""The scored export in the original interleaved tool's format: captions inlined, ``modal`` tag -> caption.
+
+Three views of the same records are written by :meth:`evalkit.store.RunStore.write_exports`:
+
+- ``scored.<judge>/<source file name>``: one file per source records file, pretty-printed JSON objects one after
+  another, exactly as the original tool writes its results (so ids never collide across files);
+- ``scored.<judge>.jsonl``: every record in that same pretty-printed format, each with its ``file``;
+- ``scored.<judge>.lines.jsonl``: real JSON Lines (one object per line, each with its ``file``) for tools.
+
+Score types: a metric whose every value in the export is a whole number (a 1-5 rubric such as coherence, a 0/1
+correctness) is written as integers (``4``, as the original tool writes them), any other metric as floats.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from evalkit.types import Sample, Verdict
 
 
-def scored_export(samples: Sequence[Sample], verdicts: dict[str, Verdict]) -> str:
+@dataclass(frozen=True)
+class ScoredExport:
+    """The judged records of one run, ready to write in each format.
+
+    Attributes:
+        records: one record per sample, in sample order, each with its source ``file``: its path relative to the
+            folder common to all source files (its name, when they share a folder); empty when there is none.
+        integer_metrics: metrics written as integers (every value whole).
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    integer_metrics: frozenset[str] = frozenset()
+
+    def sources(self) -> list[str]:
+        """The source file names, in first-seen order (records without a file are left out)."""
+        return list(dict.fromkeys(r["file"] for r in self.records if r["file"]))
+
+    def pretty(self, source: str | None = None) -> str:
+        """Pretty-printed objects one after another: all records (with ``file``), or one source's without it."""
+        if source is None:
+            chosen = self.records
+        else:
+            chosen = [{k: v for k, v in r.items() if k != "file"} for r in self.records if r["file"] == source]
+        lines = [json.dumps(r, ensure_ascii=False, indent=4) for r in chosen]
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    def json_lines(self) -> str:
+        """One compact JSON object per line, every record with its ``file``."""
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records)
+
+
+def _typed(scores: dict[str, float], integer_metrics: frozenset[str]) -> dict[str, Any]:
+    return {k: int(v) if k in integer_metrics else v for k, v in scores.items()}
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+
+
+def scored_export(samples: Sequence[Sample], verdicts: dict[str, Verdict]) -> ScoredExport:
     """The judged records in the interleaved results format: captions inlined, ``modal`` tag -> caption.
 
     Records that could not be judged carry ``score: null`` and the ``error``: never a made-up score.
     """
-    lines = []
+    paths = sorted({str(s.meta["file"]) for s in samples if s.meta.get("file")})
+    common = Path(os.path.commonpath([str(Path(p).parent) for p in paths])) if paths else Path()
+    ok = [v for v in (verdicts.get(s.id) for s in samples) if v is not None and v.ok]
+    metrics = {m for v in ok for m in v.scores}
+    integer = frozenset(m for m in metrics if all(_whole(v.scores[m]) for v in ok if m in v.scores))
+    records = []
     for s in samples:
         v = verdicts.get(s.id)
         rec: dict[str, Any] = {
@@ -26,9 +84,10 @@ def scored_export(samples: Sequence[Sample], verdicts: dict[str, Verdict]) -> st
             rec["content"] = v.details.get("content", "")
             rec["modal"] = v.details.get("modal", {})
         if v is not None and v.ok:
-            rec["score"] = v.scores
+            rec["score"] = _typed(v.scores, integer)
         else:
             rec["score"] = None
             rec["error"] = v.error if v is not None else "not judged"
-        lines.append(json.dumps(rec, ensure_ascii=False, indent=4))
-    return "\n".join(lines) + ("\n" if lines else "")
+        rec["file"] = Path(str(s.meta["file"])).relative_to(common).as_posix() if s.meta.get("file") else ""
+        records.append(rec)
+    return ScoredExport(records=records, integer_metrics=integer)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import base64
 import dataclasses
 import hashlib
+import logging
 import mimetypes
 import os
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import stable_hash
+from evalkit.errors import ConfigError
+from evalkit.types import error_text, stable_hash
+
+log = logging.getLogger(__name__)
 
 _EXTRA_TYPES = {
     ".wav": "audio/wav",
@@ -125,3 +129,43 @@ def media_key(path: Path, settings: Any) -> str:
         FileNotFoundError: the file does not exist.
     """
     return f"{file_sha256(path)[:32]}-{settings_key(settings)}"
+
+
+def probe_media(kind: str, path: Path) -> None:
+    """Decode a media file cheaply (one video frame, one document page, audio at its own rate) to prove it reads.
+
+    Used before a file is sent to an endpoint (``model:`` captioners), so that a corrupt file is a clear local
+    failure. A decoder that is not installed skips the probe: the file is then sent as before.
+
+    Args:
+        kind: the part type (image, audio, video, document, threeD).
+        path: the media file.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the file cannot be decoded (``<name> cannot be decoded as <kind>: <reason>``).
+    """
+    from evalkit.mediaproc.audio import AudioSettings
+    from evalkit.mediaproc.budget import MediaBudget, process
+    from evalkit.mediaproc.document import DocumentSettings
+    from evalkit.mediaproc.pointcloud import read_points
+    from evalkit.mediaproc.video import VideoSettings
+
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a {kind} file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{kind} file not found: {path}")
+    budget = MediaBudget(
+        video=VideoSettings(num_frames=1, max_frames=1),
+        audio=AudioSettings(sample_rate=0, max_chunk_s=None),
+        document=DocumentSettings(mode="text", max_pages=1),
+    )
+    try:
+        if kind == "threeD":
+            read_points(path)
+        elif kind in ("image", "video", "audio", "document"):
+            process(kind, path, budget, cache=None)
+    except ConfigError as exc:  # no decoder here: the endpoint decodes it as before
+        log.debug("probe of %s skipped: %s", path, exc)
+    except Exception as exc:
+        raise ValueError(f"{path.name} cannot be decoded as {kind}: {error_text(exc)}") from None

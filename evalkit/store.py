@@ -17,9 +17,12 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from evalkit.types import Prediction, Verdict
+
+if TYPE_CHECKING:
+    from evalkit.export import ScoredExport
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +171,33 @@ class RunStore:
     def verdicts_path(self, judge: str) -> Path:
         return self.dir / f"verdicts.{safe_name(judge)}.jsonl"
 
+    def samples_path(self, judge: str) -> Path:
+        """Per-sample outcomes of one judge (scores, strict values, cluster): what compare and diff read."""
+        return self.dir / f"samples.{safe_name(judge)}.jsonl"
+
     def export_path(self, judge: str) -> Path:
+        """All scored records, pretty-printed one after another (the original tool's format), each with its file."""
         return self.dir / f"scored.{safe_name(judge)}.jsonl"
+
+    def export_lines_path(self, judge: str) -> Path:
+        """All scored records as real JSON Lines: one object per line."""
+        return self.dir / f"scored.{safe_name(judge)}.lines.jsonl"
+
+    def export_source_path(self, judge: str, source: str) -> Path:
+        """The scored records of one source records file (``source``: its path relative to the data folder)."""
+        parts = [safe_name(p) for p in Path(source).parts if p not in ("", ".", "..", "/")]
+        return self.dir.joinpath(f"scored.{safe_name(judge)}", *parts)
+
+    def write_exports(self, judge: str, export: ScoredExport) -> list[Path]:
+        """Write the scored export in its three forms (all, JSON Lines, one per source file); returns the paths."""
+        written = [self.export_path(judge), self.export_lines_path(judge)]
+        write_atomic(written[0], export.pretty())
+        write_atomic(written[1], export.json_lines())
+        for source in export.sources():
+            path = self.export_source_path(judge, source)
+            write_atomic(path, export.pretty(source))
+            written.append(path)
+        return written
 
     @property
     def report_path(self) -> Path:

@@ -47,6 +47,14 @@ class View:
         }
 
 
+def record_location(sample: Sample) -> str:
+    """``file:line: `` of the record a sample came from (``Sample.meta``), or empty when unknown."""
+    file, line = sample.meta.get("file"), sample.meta.get("line")
+    if not file:
+        return ""
+    return f"{file}:{line}: " if line else f"{file}: "
+
+
 class CaptioningJudge(Judge):
     """A judge that sees media through captions chosen per modality (``captioners`` option)."""
 
@@ -74,15 +82,15 @@ class CaptioningJudge(Judge):
         await asyncio.gather(super().close(), *(c.close() for c in self._unique), return_exceptions=True)
         self.cache.close()
 
-    async def _caption(self, tag: str, part: Part) -> str:
+    async def _caption(self, tag: str, part: Part, where: str = "") -> str:
         captioner = self.captioners.get(part.type)
         if captioner is None:
-            raise JudgeFailure(f"no captioner configured for {part.type} (<{tag}>)")
+            raise JudgeFailure(f"{where}no captioner configured for {part.type} (<{tag}>)")
         try:
             return await self.cache.get(part, captioner)
         except Exception as exc:
             raise JudgeFailure(
-                f"captioning <{tag}> ({part.type}, {captioner.name}) failed: {error_text(exc)}"
+                f"{where}captioning <{tag}> ({part.type}, {captioner.name}) failed: {error_text(exc)}"
             ) from None
 
     async def view(self, sample: Sample, pred: Prediction) -> View:
@@ -91,7 +99,8 @@ class CaptioningJudge(Judge):
         q_parts = {p.tag: p for p in sample.msg if p.tag}
         a_parts, unresolved = resolve_tags(pred.text, pred, sample)
         items = [*q_parts.items(), *a_parts.items()]
-        texts = await asyncio.gather(*(self._caption(tag, part) for tag, part in items))
+        where = record_location(sample)
+        texts = await asyncio.gather(*(self._caption(tag, part, where) for tag, part in items))
         q_caps = dict(zip(q_parts, texts[: len(q_parts)], strict=True))
         a_caps = dict(zip(a_parts, texts[len(q_parts) :], strict=True))
         return View(
