@@ -1,0 +1,73 @@
+"""Reliability figures of a judge: Krippendorff's alpha against published values, MAD, agreement, CSV rows."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats
+
+from evalkit.judges.reliability import (
+    RELIABILITY_FIELDS,
+    agreement,
+    failure_rates,
+    krippendorff_alpha,
+    mean_abs_deviation,
+    reliability_rows,
+)
+
+N = None
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": 4 coders x 12 units with missing values
+CODERS = [
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, N, N, N],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, N, 3],
+    [N, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, N],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, N],
+]
+UNITS = [list(u) for u in zip(*CODERS, strict=True)]
+
+
+def test_alpha_matches_the_published_example() -> None:
+    assert krippendorff_alpha(UNITS, "interval") == pytest.approx(0.849, abs=5e-4)
+    assert krippendorff_alpha(UNITS, "ordinal") == pytest.approx(0.815, abs=5e-4)
+
+
+def test_alpha_is_one_for_identical_repeats_and_undefined_without_variation() -> None:
+    assert krippendorff_alpha([[1, 1, 1], [3, 3, 3], [5, 5, N]], "ordinal") == pytest.approx(1.0)
+    assert math.isnan(krippendorff_alpha([[4, 4], [4, 4]]))
+    assert math.isnan(krippendorff_alpha([[1], [5]]))  # no unit holds two ratings
+    with pytest.raises(ValueError, match="level"):
+        krippendorff_alpha(UNITS, "ratio")
+
+
+def test_mad_of_repeats() -> None:
+    assert mean_abs_deviation([[2, 4], [3, 3, 3], [1]]) == pytest.approx((1.0 + 0.0) / 2)
+
+
+def test_agreement_figures_and_their_intervals() -> None:
+    judge = [1, 2, 3, 4, 5, 4, 3, 2, 5, 1]
+    ref = [1, 2, 4, 4, 5, 3, 3, 1, 5, 2]
+    got = {s.statistic: s for s in agreement(judge, ref, "coherence", n_boot=300)}
+    assert got["exact_agreement"].value == pytest.approx(0.6)
+    assert got["within1_agreement"].value == pytest.approx(1.0)
+    assert got["spearman"].value == pytest.approx(stats.spearmanr(judge, ref).statistic)
+    assert got["kendall_tau"].value == pytest.approx(stats.kendalltau(judge, ref).statistic)
+    for s in got.values():
+        assert s.n == 10 and s.ci_low <= s.value <= s.ci_high
+    with pytest.raises(ValueError, match="reference scores"):
+        agreement([1, 2], [1], "coherence")
+
+
+def test_failure_rates_count_missing_metrics_per_criterion() -> None:
+    rates = {s.metric: s.value for s in failure_rates([{"a": 1, "b": 2}, {"a": 3}, {}, {"a": 2, "b": 5}], ["a", "b"])}
+    assert rates == {"a": 0.25, "b": 0.5}
+
+
+def test_reliability_rows_have_the_csv_fields() -> None:
+    scores = {"s1": {"coherence": 4.0}, "s2": {"coherence": 2.0}, "s3": {}, "s4": {"coherence": 5.0}}
+    repeats = {"s1": [{"coherence": 4.0}, {"coherence": 5.0}], "s2": [{"coherence": 2.0}, {"coherence": 2.0}]}
+    rows = reliability_rows("coh", ["coherence"], scores, repeats, {"s1": 4, "s2": 3, "s4": 5})
+    assert all(tuple(r) == RELIABILITY_FIELDS for r in rows)
+    by = {r["statistic"]: r for r in rows}
+    assert by["parse_failure_rate"]["value"] == "0.2500" and by["parse_failure_rate"]["n"] == "4"
+    assert by["mad"]["value"] == "0.2500" and by["exact_agreement"]["n"] == "3"
