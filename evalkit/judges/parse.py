@@ -34,7 +34,8 @@ _FRACTION = re.compile(r"\s*\(?\s*(?:/|out\s+of\b|of\b|满分)\s*(" + _NUM + r")
 _UNIT = re.compile(r"\s*(?:分|points?\b|pts\b|stars?\b)", re.I)
 _RANGE = re.compile(r"\s*(?:-|–|—|~|\bto\b|\bor\b|或者?|到|至)\s*(" + _NUM + r")(?![\d.])", re.I)
 _HEDGE = re.compile(
-    r"\b(?:or|maybe|perhaps|possibly|actually|rather|wait|might|revised\s+to|changed\s+to|make\s+that)\b"
+    r"\b(?:or|maybe|perhaps|possibly|actually|rather|wait|might|could|arguably|revised\s+to|changed\s+to"
+    r"|make\s+that|more\s+like|closer\s+to|on\s+second\s+thought|correction|instead|realistically)\b"
     r"|->|→|或者?|也许|可能|或许|改为",
     re.I,
 )
@@ -46,7 +47,7 @@ _FOLLOW_OK = re.compile(
 _CONNECT_CHARS = re.compile(r"[\s*_\"'`:=|>→#\-–—]+")
 _CONNECT_WORDS = re.compile(
     r"(?:(?:score|scores|rating|rated|rate|grade|is|was|of|a|an|at|as|i|i'd|i'll|would|will|give|gives|given"
-    r"|it|this|put|gets|get|deserves|solid|about|around|roughly|approximately|earns|receives|be|should|my|final|overall|level)(?![a-z'])"
+    r"|it|this|put|say|gets|get|deserves|solid|about|around|roughly|approximately|earns|receives|be|should|my|final|overall|level)(?![a-z'])"
     r"|得分|评分|分数|打分|给出|我给|可以给|方面|为|是|给|打)",
     re.I,
 )
@@ -201,6 +202,9 @@ class _Reader:
         negative = pos > 0 and text[pos - 1] == "-" and (pos < 2 or text[pos - 2] in " :\t\n")
         value = -_num(m.group(0)) if negative else _num(m.group(0))
         end = m.end()
+        if re.match(r",\d", text[end : end + 2]) and not re.match(r",\d{3}", text[end : end + 4]):
+            shown = text[pos : end + 2]
+            return _Hit(None, shown, f"{self.name}: {shown!r} has a decimal comma, not an integer"), end + 2
         if m.group(0)[0].isdigit() and text[end : end + 1] == "%":
             return _Hit(None, text[pos : end + 1], f"{self.name}: {text[pos : end + 1]!r} is a percentage"), end + 1
         den: float | None = None
@@ -231,7 +235,7 @@ class _Reader:
 
     def _hedged(self, text: str, end: int, value: float) -> _Hit | None:
         """A second value offered as an alternative right after the first ("4, or maybe 3", "4 -> 3")."""
-        window = re.split(r"\n|[.;!?。；](?:\s|$)", text[end : end + 60], maxsplit=1)[0]
+        window = text[end : end + 80].split("\n", 1)[0]
         label = self.spec.label_re.search(window)
         if label:
             window = window[: label.start()]
