@@ -95,7 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force-reinfer", action="store_true", help="predict again even where a stored prediction matches")
     p.add_argument("--work-dir", type=Path, help="results root (default: work_dir of config.yaml, eval_results)")
-    p.add_argument("--config", type=Path, default=Path("config.yaml"), help="config file (default: config.yaml)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        metavar="FILE",
+        help="config file (default: config.yaml); repeat to layer files, a later one winning entry by entry "
+        "(a file can also name its base with extends:)",
+    )
     p.add_argument(
         "--plugin",
         action="append",
@@ -157,15 +164,15 @@ def _add_serve_flags(p: argparse.ArgumentParser) -> None:
 def _list(cfg: Config, what: str) -> None:
     if what == "models":
         for name, e in sorted(cfg.models.items()):
-            print(f"{name:<26} backend={e.cls}")
+            print(f"{name:<26} backend={e.cls:<18} from {e.source}")
         print(f"backends: {', '.join(MODELS.names())}")
     elif what == "datasets":
         for name, e in sorted(cfg.datasets.items()):
-            print(f"{name:<26} class={e.cls}")
+            print(f"{name:<26} class={e.cls:<20} from {e.source}")
         print(f"classes: {', '.join(DATASETS.names())}")
     else:
         for name, e in sorted(cfg.judges.items()):
-            print(f"{name:<26} class={e.cls}")
+            print(f"{name:<26} class={e.cls:<20} from {e.source}")
         print("judge classes (metrics: description):")
         for name in JUDGES.names():
             cls = JUDGES.get(name)
@@ -365,7 +372,7 @@ def _main(args: argparse.Namespace) -> int:
         from dotenv import find_dotenv, load_dotenv
 
         load_dotenv(find_dotenv(usecwd=True), override=False)  # secrets from ./.env (or a parent); never echoed
-        cfg = load_config(args.config)
+        cfg = load_config(args.config or [Path("config.yaml")])
         import_plugins(cfg.plugins, cfg.path.parent)
         import_plugins(args.plugin, Path.cwd())
         work_dir = args.work_dir or cfg.work_dir
