@@ -14,12 +14,13 @@ import pytest
 from support import Dev, code_record, start_dev
 
 from evalkit.errors import ConfigError
-from evalkit.judges.ask import score_schema
-from evalkit.judges.base import JudgeContext
+from evalkit.judges.ask import ask_for_scores, score_schema
+from evalkit.judges.base import JudgeContext, JudgeFailure
 from evalkit.judges.coherence import CoherenceJudge, CoherenceOptions
 from evalkit.judges.parse import ScoreSpec
+from evalkit.models.base import Model
 from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions, RetryableError
-from evalkit.types import Part, Prediction, Sample, Verdict
+from evalkit.types import Generation, Msg, Part, Prediction, Sample, Verdict
 
 
 def stats(dev: Dev) -> dict[str, Any]:
@@ -141,3 +142,40 @@ def test_the_embedded_llama_cpp_server_takes_the_schema_and_its_replies_parse(tm
         assert set(v.scores) == {"coherence", "style_consistency"} and not v.metric_errors
         assert all(s in {1.0, 2.0, 3.0, 4.0, 5.0} for s in v.scores.values())
         assert set(json.loads(v.raw[0])) == {"coherence", "style_consistency", "reason"}
+
+
+class Replies(Model):
+    """A judge model answering with the given replies in turn, recording the prompts."""
+
+    def __init__(self, replies: list[str]) -> None:
+        super().__init__("seq")
+        self.replies = list(replies)
+        self.prompts: list[str] = []
+
+    async def generate_inner(self, msg: Msg) -> Generation:
+        self.prompts.append("".join(p.value for p in msg))
+        return Generation(text=self.replies.pop(0))
+
+
+SPEC = ScoreSpec(("coherence", "style_consistency"), 1, 5)
+
+
+def test_a_partial_reply_is_re_asked_and_a_complete_one_wins() -> None:
+    model = Replies(['{"coherence": 4, "style_consistency": "3 or 4"}', '{"coherence": 4, "style_consistency": 3}'])
+    reading, raw = asyncio.run(ask_for_scores(model, "P", SPEC, 2, " retry ({reason})"))
+    assert reading.scores == {"coherence": 4.0, "style_consistency": 3.0} and len(raw) == 2
+    assert model.prompts[1] == "P retry (conflicting values for style_consistency: 3 and 4)"
+
+
+def test_after_the_retries_the_criterion_that_parsed_keeps_its_value() -> None:
+    model = Replies(['{"coherence": 2}', "no idea", '{"coherence": 2, "style_consistency": 7}'])
+    reading, raw = asyncio.run(ask_for_scores(model, "P", SPEC, 2, " retry"))
+    assert len(raw) == 3 and reading.scores == {"coherence": 2.0}
+    assert "outside 1-5" in reading.errors["style_consistency"]  # the latest of the equally good readings
+
+
+def test_no_criterion_in_any_reply_is_an_unparseable_failure() -> None:
+    model = Replies(["I like it.", "Still no numbers."])
+    with pytest.raises(JudgeFailure, match="unparseable judge reply after 2 attempts") as exc:
+        asyncio.run(ask_for_scores(model, "P", SPEC, 1, " retry"))
+    assert exc.value.status == "unparseable" and exc.value.raw == ["I like it.", "Still no numbers."]
