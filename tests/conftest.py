@@ -2,10 +2,59 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 
 import pytest
-from support import Dev, start_dev
+from support import REPO, Dev, start_dev
+
+# Files that people (and other tools) create in a checkout; a test run that leaves anything else there wrote
+# into the tree instead of its tmp dir.
+SOURCE_SUFFIXES = (".py", ".md", ".toml", ".yaml", ".yml", ".cfg", ".ini", ".txt", ".sh", ".in", ".typed")
+TOOL_CACHES = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".egg-info", ".venv", ".coverage")
+
+
+def output_entries(porcelain: str) -> set[str]:
+    """The entries of ``git status --porcelain`` output that look like test output, not people's source edits."""
+    entries = set()
+    for line in porcelain.splitlines():
+        path = line[3:].strip('"').rstrip("/")
+        if any(cache in path for cache in TOOL_CACHES):
+            continue
+        if line[:2] != "!!" and (path.endswith(SOURCE_SUFFIXES) or path.endswith("Dockerfile")):
+            continue  # source edits are people's work in progress (other sessions edit while tests run)
+        entries.add(line)
+    return entries
+
+
+def checkout_status() -> set[str] | None:
+    """Test-output-like entries of the checkout's status, ignored paths included; None outside a git checkout."""
+    try:
+        res = subprocess.run(
+            ["git", "status", "--porcelain", "--ignored=matching", "--untracked-files=all"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if res.returncode != 0:  # not a git checkout (an sdist, a copied tree)
+        return None
+    return output_entries(res.stdout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_stays_clean() -> Iterator[None]:
+    """Fail the session if its tests left new files (results, caches, logs) in the checkout."""
+    before = checkout_status()
+    yield
+    after = checkout_status()
+    if before is None or after is None:
+        return
+    new = sorted(after - before)
+    assert not new, f"the tests wrote into the checkout {REPO} (write under tmp_path instead): {', '.join(new)}"
 
 
 @pytest.fixture

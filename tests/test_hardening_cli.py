@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import output_entries
 from support import REPO, Dev, code_record, write_config, write_records
 
 from evalkit.cli import main, run_log
@@ -127,3 +128,19 @@ def test_run_log_hides_secret_values_even_when_a_library_logs_them(tmp_path: Pat
     assert "debug lines" not in text
     lib.info("after the block")
     assert "after the block" not in path.read_text()
+
+
+def test_the_clean_checkout_check_sees_test_output_and_not_source_edits() -> None:
+    porcelain = "\n".join(
+        [
+            "?? results/echo/ds/report.csv",
+            "!! eval_results/",
+            " M LEADERBOARD.csv",
+            "?? evalkit/new_module.py",
+            " M README.md",
+            "!! .venv/",
+            "!! evalkit/__pycache__/",
+            "!! evalkit.egg-info/",
+        ]
+    )
+    assert output_entries(porcelain) == {"?? results/echo/ds/report.csv", "!! eval_results/", " M LEADERBOARD.csv"}
