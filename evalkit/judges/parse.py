@@ -33,12 +33,14 @@ _NUM_RE = re.compile(_NUM, re.I)
 _FRACTION = re.compile(r"\s*\(?\s*(?:/|out\s+of\b|of\b|满分)\s*(" + _NUM + r")\s*\)?", re.I)
 _UNIT = re.compile(r"\s*(?:分|points?\b|pts\b|stars?\b)", re.I)
 _RANGE = re.compile(r"\s*(?:-|–|—|~|\bto\b|\bor\b|或者?|到|至)\s*(" + _NUM + r")(?![\d.])", re.I)
-_HEDGE = re.compile(
-    r"\b(?:or|maybe|perhaps|possibly|actually|rather|wait|might|could|arguably|revised\s+to|changed\s+to"
-    r"|make\s+that|more\s+like|closer\s+to|on\s+second\s+thought|correction|instead|realistically)\b"
-    r"|->|→|或者?|也许|可能|或许|改为",
+#: words that offer another value: anywhere later on the line (strong), or just before a number (weak)
+_HEDGE_STRONG = re.compile(
+    r"\b(?:actually|wait|revised\s+to|changed\s+to|make\s+that|more\s+like|closer\s+to|on\s+second\s+thought"
+    r"|correction|realistically|rather)\b|->|→|改为|其实",
     re.I,
 )
+_HEDGE_WEAK = re.compile(r"\b(?:or|maybe|perhaps|possibly|might\s+be|arguably|instead)\b|或者?|也许|可能|或许", re.I)
+_NUM_ALONE = re.compile(r"(?<![\w.<])" + _NUM + r"(?![\w>])", re.I)
 _FOLLOW_OK = re.compile(
     r"\s*(?:$|\n|[.,;:!?)\]}|*\"'`，。；：！？、）】」》]|[-–—]\s|->|→|\((?!\d)|（"
     r"|(?:because|since|as|given|for|and|but|while|with|overall|which|so|on|due|here|there|out)\b"
@@ -239,10 +241,15 @@ class _Reader:
         label = self.spec.label_re.search(window)
         if label:
             window = window[: label.start()]
-        h = _HEDGE.search(window)
-        if h is None:
-            return None
-        m = _NUM_RE.search(window, h.end())
+        m = None
+        strong = _HEDGE_STRONG.search(window)
+        if strong is not None:
+            m = _NUM_ALONE.search(window, strong.end())
+        for weak in _HEDGE_WEAK.finditer(window):
+            if m is not None:
+                break
+            gap = re.match(r"\s*,?\s*(?:(?:an?|even|even\s+a)\s+)?", window[weak.end() :])
+            m = _NUM_ALONE.match(window, weak.end() + (gap.end() if gap else 0))
         if m is None:
             return None
         other = _num(m.group(0))
