@@ -111,7 +111,9 @@ def in_house() -> Iterator[InHouse]:
     sys.modules.pop("evalkit_plugin_my_api", None)
 
 
-def test_readme_http_model_example_runs(tmp_path: Path, in_house: InHouse, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_http_model_example_runs(
+    tmp_path: Path, in_house: InHouse, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "my_api.py").write_text(block("add-a-model-http"))
     image = REPO / "data" / "generic_sample" / "media" / "shapes_above.png"
     recs = [
@@ -128,7 +130,11 @@ def test_readme_http_model_example_runs(tmp_path: Path, in_house: InHouse, monke
     (tmp_path / "data" / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     entry = block("add-a-model-http-config").replace("http://gpu-box:9000", in_house.url)
     cfg = tmp_path / "config.yaml"
-    cfg.write_text("dataset_root: data\ndatasets:\n  mine: {class: mcq, files: [q.jsonl]}\n" + entry)
+    generic = REPO / "data" / "generic_sample"
+    cfg.write_text(
+        "dataset_root: data\ndatasets:\n  mine: {class: mcq, files: [q.jsonl]}\n"
+        f"  generic-mcq: {{class: mcq, root: {generic}, files: [mcq.jsonl]}}\n" + entry
+    )
     monkeypatch.setenv("MY_API_KEY", "secret-value-123")
     assert main(["--config", str(cfg), "--model", "my-vlm", "--dataset", "mine", "--no-progress"]) == 0
     with (tmp_path / "eval_results" / "my-vlm" / "mine" / "report.csv").open() as f:
@@ -140,6 +146,11 @@ def test_readme_http_model_example_runs(tmp_path: Path, in_house: InHouse, monke
     assert body["images"][0] == base64.b64encode(image.read_bytes()).decode()
     manifest = (tmp_path / "eval_results" / "my-vlm" / "mine" / "manifest.json").read_text()
     assert "secret-value-123" not in manifest and "MY_API_KEY" in manifest
+    # media the example says it cannot read stop the run before the first call, in one line
+    calls = len(in_house.seen)
+    assert main(["--config", str(cfg), "--model", "my-vlm", "--dataset", "generic-mcq", "--no-progress"]) == 2
+    assert "model my-vlm cannot read audio (1 sample)" in capsys.readouterr().err
+    assert len(in_house.seen) == calls
 
 
 def test_readme_layered_config_example_loads(tmp_path: Path) -> None:
