@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
 from scipy import stats
 
+from evalkit.judges.base import Judge, Scored
 from evalkit.judges.reliability import (
     RELIABILITY_FIELDS,
     agreement,
     failure_rates,
     krippendorff_alpha,
     mean_abs_deviation,
+    reference_scores,
     reliability_rows,
+    repeat_judgments,
+    repeat_sample_ids,
 )
+from evalkit.types import Part, Prediction, Sample, Verdict
 
 N = None
 # Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability": 4 coders x 12 units with missing values
@@ -71,3 +77,31 @@ def test_reliability_rows_have_the_csv_fields() -> None:
     by = {r["statistic"]: r for r in rows}
     assert by["parse_failure_rate"]["value"] == "0.2500" and by["parse_failure_rate"]["n"] == "4"
     assert by["mad"]["value"] == "0.2500" and by["exact_agreement"]["n"] == "3"
+
+
+class _Dice(Judge):
+    """A judge whose coherence cycles 3, 4, 3, 4 ... per call."""
+
+    metrics = ("coherence",)
+
+    def __init__(self) -> None:
+        super().__init__("dice", None, None)  # type: ignore[arg-type]
+        self.calls = 0
+
+    async def score(self, sample: Sample, pred: Prediction) -> Scored:
+        self.calls += 1
+        return Scored(scores={"coherence": 3.0 + self.calls % 2})
+
+
+def test_repeated_judgments_make_k_minus_one_extra_calls_per_chosen_sample() -> None:
+    samples = {f"s{i}": Sample(f"s{i}", (Part("text", "q"),), (), {"score": i % 5 + 1}) for i in range(30)}
+    preds = {sid: Prediction(sid, "m", f"k{sid}", text="a") for sid in samples}
+    verdicts = {sid: Verdict(sid, "dice", "v", f"k{sid}", scores={"coherence": 3.0}) for sid in samples}
+    verdicts["s0"] = Verdict("s0", "dice", "v", "ks0", parse_status="unparseable", error="x")
+    ids = repeat_sample_ids(verdicts, n=20, seed=1)
+    assert len(ids) == 20 and "s0" not in ids and ids == repeat_sample_ids(verdicts, n=20, seed=1)
+    judge = _Dice()
+    repeats = asyncio.run(repeat_judgments(judge, samples, preds, verdicts, ids, k=3))
+    assert judge.calls == 40 and all(len(r) == 3 and r[0] == {"coherence": 3.0} for r in repeats.values())
+    refs = reference_scores(list(samples.values()))
+    assert refs["s7"] == 3.0 and len(refs) == 30

@@ -6,16 +6,23 @@
 - :func:`agreement`: a judge's scores against reference scores (Spearman rho, Kendall tau-b, exact and within-1
   agreement), each with a percentile-bootstrap confidence interval over samples.
 
+:func:`repeat_sample_ids` and :func:`repeat_judgments` make the repeated judgments (``(k - 1) x n`` extra judge
+calls, to be announced before they are made); :func:`reference_scores` reads records' reference scores.
 :func:`reliability_rows` gathers them as the rows of ``reliability.csv`` (fields :data:`RELIABILITY_FIELDS`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from evalkit.judges.base import Judge
+from evalkit.types import Prediction, Sample, Verdict
 
 RELIABILITY_FIELDS = ("judge", "metric", "statistic", "value", "ci_low", "ci_high", "n")
 
@@ -211,3 +218,47 @@ def reliability_rows(
         ids = [i for i in scores if i in reference and reference_metric in scores[i]]
         stats += agreement([scores[i][reference_metric] for i in ids], [reference[i] for i in ids], reference_metric)
     return [s.row(judge_name) for s in stats]
+
+
+def repeat_sample_ids(verdicts: Mapping[str, Verdict], n: int = 20, seed: int = 0) -> list[str]:
+    """Up to ``n`` judged sample ids (verdicts with scores), a seeded choice: the subset judged again."""
+    ids = sorted(sid for sid, v in verdicts.items() if v.scores)
+    return sorted(random.Random(seed).sample(ids, min(n, len(ids))))
+
+
+async def repeat_judgments(
+    judge: Judge,
+    samples: Mapping[str, Sample],
+    preds: Mapping[str, Prediction],
+    verdicts: Mapping[str, Verdict],
+    ids: Sequence[str],
+    k: int = 3,
+) -> dict[str, list[dict[str, float]]]:
+    """``k`` judgments of each sample of ``ids``: its stored verdict and ``k - 1`` fresh ones (not stored).
+
+    The judge must be started. A fresh judgment that fails counts as a rating with no value.
+
+    Returns:
+        sample id -> the scores of each judgment, the stored one first.
+    """
+    gate = asyncio.Semaphore(max(1, judge.concurrency))
+
+    async def again(sid: str) -> dict[str, float]:
+        async with gate:
+            return dict((await judge.judge(samples[sid], preds[sid])).scores)
+
+    fresh = await asyncio.gather(*(again(sid) for sid in ids for _ in range(k - 1)))
+    out: dict[str, list[dict[str, float]]] = {}
+    for i, sid in enumerate(ids):
+        out[sid] = [dict(verdicts[sid].scores), *fresh[i * (k - 1) : (i + 1) * (k - 1)]]
+    return out
+
+
+def reference_scores(samples: Sequence[Sample], key: str = "score") -> dict[str, float]:
+    """Sample id -> the record's reference score (``Sample.meta[key]``), for samples that carry a number."""
+    out = {}
+    for s in samples:
+        value = s.meta.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[s.id] = float(value)
+    return out
