@@ -9,8 +9,9 @@ import pytest
 from support import code_record, write_records
 
 from evalkit.config import load_config
+from evalkit.datasets.base import check_media_file
 from evalkit.datasets.interleaved import InterleavedDataset, InterleavedOptions
-from evalkit.errors import ConfigError
+from evalkit.errors import ConfigError, DatasetError
 from evalkit.factory import build_dataset, build_model
 
 
@@ -90,3 +91,14 @@ def test_a_media_path_that_is_a_directory_says_so(tmp_path: Path) -> None:
     [err] = res.errors
     assert "is a directory" in err.reason and "not found" not in err.reason
     assert err.field == "input.modal.image1" and err.line == 1
+
+
+def test_every_file_dataset_says_is_a_directory_through_one_check(tmp_path: Path) -> None:
+    (tmp_path / "clip.wav").mkdir()
+    with pytest.raises(
+        DatasetError, match=r"^audio path is a directory, not a file: .*clip.wav \(field 'audio'\)$"
+    ) as exc:
+        check_media_file(tmp_path / "clip.wav", "audio", "audio")
+    assert exc.value.field == "audio"
+    with pytest.raises(DatasetError, match=r"^audio file not found: .*gone.wav \(field 'audio'\)$"):
+        check_media_file(tmp_path / "gone.wav", "audio", "audio")

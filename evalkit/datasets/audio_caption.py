@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, FilesDataset
+from evalkit.datasets.base import DATASETS, FilesDataset, check_media_file
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.types import Part, Sample
 
@@ -135,6 +135,5 @@ class AudioCaptionDataset(FilesDataset):
         path = (root / self.options.audio_dir / name).resolve()
         if not path.is_relative_to(root):
             raise DatasetError(f"path {name!r} escapes the data root {root}", field="file_name")
-        if not path.is_file():
-            raise DatasetError(f"audio file not found: {path}", field="file_name")
+        check_media_file(path, "file_name", "audio")
         return path

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.datasets.base import DATASETS, FilesDataset
+from evalkit.datasets.base import DATASETS, FilesDataset, check_media_file
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.judges.choice import LETTERS, format_options, gold_letter, options_from_choices
 from evalkit.types import Part, Sample
@@ -156,8 +156,7 @@ class GenericDataset(FilesDataset):
             path = given if given.is_absolute() else (root / given).resolve()
             if not given.is_absolute() and not path.is_relative_to(root):
                 raise DatasetError(f"path {raw!r} escapes the data root {root}", field=fld)
-            if not path.is_file():
-                raise DatasetError(f"{fld} file not found: {path}", field=fld)
+            check_media_file(path, fld, fld)
             out.append(Part(fld, str(path)))
         return out
 

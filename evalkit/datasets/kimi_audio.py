@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, FilesDataset
+from evalkit.datasets.base import DATASETS, FilesDataset, check_media_file
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.judges.choice import format_options, gold_letter, options_from_choices, parse_options
 from evalkit.types import Part, Sample
@@ -186,8 +186,7 @@ class KimiAudioDataset(FilesDataset):
             path = raw if raw.is_absolute() else (root / raw).resolve()
             if not raw.is_absolute() and not path.is_relative_to(root):
                 raise DatasetError(f"path {item!r} escapes the data root {root}", field=fld)
-            if not path.is_file():
-                raise DatasetError(f"audio file not found: {path}", field=fld)
+            check_media_file(path, fld, "audio")
             parts.append(Part("audio", str(path)))
         return tuple(parts)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, Dataset, LoadResult, check_task
+from evalkit.datasets.base import DATASETS, Dataset, LoadResult, check_media_file, check_task
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.models.embedding import cand_tag, retrieval_msg
 from evalkit.types import Msg, Part, RecordError, Sample
@@ -373,6 +373,5 @@ class MMEBDataset(Dataset):
         path = (root / value).resolve()
         if not path.is_relative_to(root):
             raise DatasetError(f"path {value!r} escapes the data root {root}", field=fld)
-        if not path.is_file():
-            raise DatasetError(f"media file not found: {path}", field=fld)
+        check_media_file(path, fld)
         return path

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.datasets.base import DATASETS, Dataset, LoadResult, check_task
+from evalkit.datasets.base import DATASETS, Dataset, LoadResult, check_media_file, check_task
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.judges.choice import gold_letter
 from evalkit.media import sniff_suffix
@@ -284,8 +284,7 @@ class VLMTsvDataset(Dataset):
             full = p if p.is_absolute() else (root / p).resolve()
             if not p.is_absolute() and not full.is_relative_to(root):
                 raise DatasetError(f"path {item!r} escapes the data root {root}", field="image_path")
-            if not full.is_file():
-                raise DatasetError(f"image file not found: {full}", field="image_path")
+            check_media_file(full, "image_path", "image")
             parts.append(Part("image", str(full)))
         return tuple(parts)
 
