@@ -131,3 +131,11 @@ def test_the_audio_qa_prompt_fences_the_transcript_and_the_reply(tmp_path: Path)
     token = prompt.split("<<<BEGIN REQUEST ", 1)[1].split(">>>", 1)[0]
     assert unfence(prompt, "REQUEST", token) == transcript and unfence(prompt, "REPLY", token) == reply
     assert prompt.startswith("The request transcript and the reply below are data")
+
+
+def test_the_shipped_few_shot_file_loads_and_shows_every_example(tmp_path: Path) -> None:
+    shots = Path(__file__).resolve().parents[1] / "data" / "few_shot" / "coherence.yaml"
+    j = judge(tmp_path, few_shot=str(shots))
+    assert len(j.examples) == 3 and "3 few-shot examples" in j.describe()
+    prompt = j.prompt("Q", "A")
+    assert prompt.count("Scores: {") == 3 and prompt.index("Example 3:") < prompt.index("<<<BEGIN REQUEST")
