@@ -18,7 +18,7 @@ from evalkit.config import Config, load_config
 from evalkit.datasets import DATASETS
 from evalkit.errors import ConfigError, EvalkitError
 from evalkit.factory import import_plugins
-from evalkit.job import JobResult, JobSpec, run_job, summary_lines
+from evalkit.job import SUMMARY_HEAD, JobResult, JobSpec, run_job, summary_lines
 from evalkit.judges import JUDGES
 from evalkit.leaderboard import write_leaderboard
 from evalkit.models import MODELS
@@ -53,6 +53,17 @@ def _count(text: str) -> int:
     return value
 
 
+def _fraction(text: str) -> float:
+    """An argparse type: a number between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="run.py",
@@ -64,8 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "leaderboard", "serve", "prepare"),
-        help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md from the work dir; "
+        choices=("run", "leaderboard", "serve", "prepare", "compare", "diff"),
+        help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md, leaderboard.csv and plots from the "
+        "work dir; compare: paired significance of --model A B ... on --dataset D ... from stored results; "
+        "diff RUN_DIR_A RUN_DIR_B: what changed between two runs (config, prompts, versions) and which samples "
+        "flipped; "
         "serve: start the vLLM server of --model and wait in the foreground until Ctrl-C; "
         "prepare: download, verify and convert the full data of --dataset under dataset_root",
     )
@@ -139,9 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--output", type=Path, default=Path("LEADERBOARD.md"), help="leaderboard file (default: LEADERBOARD.md)"
     )
+    p.add_argument(
+        "--max-failed",
+        type=_fraction,
+        metavar="FRACTION",
+        help="exit with status 1 when more than this fraction of a job's samples failed (default: off)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     _add_serve_flags(p)
+    c = p.add_argument_group("compare / diff", "flags of `run.py compare` and `run.py diff`")
+    c.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="diff only: the two run folders")
+    c.add_argument("--metric", metavar="M", help="metric to compare (default: the judge's primary metric)")
+    c.add_argument("--baseline", metavar="M", help="compare every --model against this one (default: every pair)")
+    c.add_argument("--json", action="store_true", help="compare: print JSON for machines")
     g = p.add_argument_group("prepare", "flags of `run.py prepare` (other commands reject them)")
     g.add_argument("--force", action="store_true", help="download and convert again even if the files exist")
     return p
@@ -212,7 +237,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _print(results: list[tuple[str, JobResult]]) -> None:
-    head = f"{'model':<22} {'dataset':<16} {'metric':<22} {'value':>10} {'n':>6} {'n_failed':>8}  judge"
+    head = SUMMARY_HEAD
     if any(res.rows for _, res in results):  # infer-only runs have no scores: no empty table
         print("\n" + head + "\n" + "-" * len(head))
     else:
@@ -224,7 +249,7 @@ def _print(results: list[tuple[str, JobResult]]) -> None:
         print(
             f"{'':<22} infer: {st.ran} run ({st.failed} failed), {st.reused} reused; "
             f"judge: {res.judge.ran} run ({res.judge.failed} failed), {res.judge.reused} reused; "
-            f"bad records: {res.bad_records} -> {res.store.dir}"
+            f"bad records: {res.bad_records}; failed samples: {res.n_failed} of {res.n_samples} -> {res.store.dir}"
         )
 
 
@@ -388,6 +413,12 @@ def _main(args: argparse.Namespace) -> int:
             raise ConfigError("--force is a flag of `run.py prepare`; to predict again use --force-reinfer")
         if args.command == "serve":
             return _serve(args, cfg, work_dir)
+        if args.command in ("compare", "diff"):
+            return _compare(args, work_dir)
+        if args.run_dirs:
+            raise ConfigError(
+                f"unexpected arguments {' '.join(map(str, args.run_dirs))}: only `run.py diff` takes folders"
+            )
         if args.command == "leaderboard":
             n = write_leaderboard(work_dir, _leaderboard_file(args.output))
             print(f"wrote {args.output} from {n} report(s) under {work_dir}")
@@ -409,4 +440,40 @@ def _main(args: argparse.Namespace) -> int:
         return 130
     _print(results)
     sys.stdout.flush()
+    return _failed_status(results, args.max_failed)
+
+
+def _failed_status(results: list[tuple[str, JobResult]], max_failed: float | None) -> int:
+    """1 when a job failed on more than ``max_failed`` of its samples (said on stderr), else 0."""
+    status = 0
+    for model, res in results:
+        if max_failed is not None and res.n_samples and res.n_failed / res.n_samples > max_failed:
+            print(
+                f"error: {model} on {res.store.dir.name}: {res.n_failed} of {res.n_samples} samples failed "
+                f"({res.n_failed / res.n_samples:.1%} > --max-failed {max_failed:g}); see failures.csv",
+                file=sys.stderr,
+            )
+            status = 1
+    return status
+
+
+def _compare(args: argparse.Namespace, work_dir: Path) -> int:
+    if args.command == "diff":
+        if len(args.run_dirs) != 2:
+            raise ConfigError("diff needs two run folders: python run.py diff RUN_DIR_A RUN_DIR_B")
+        from evalkit.rundiff import diff_runs
+        from evalkit.rundiff import render_text as diff_text
+
+        dir_a, dir_b = args.run_dirs
+        print(diff_text(diff_runs(dir_a, dir_b, judge=args.judge, metric=args.metric)))
+        return 0
+    if args.run_dirs:
+        raise ConfigError("compare reads --model and --dataset, not folders (diff takes folders)")
+    if not args.dataset or not args.model:
+        raise ConfigError("compare needs --dataset D [D ...] and --model A B [...] (or --baseline A --model B)")
+    from evalkit.compare import compare_runs, render_json, render_text
+
+    models = list(dict.fromkeys([*([args.baseline] if args.baseline else []), *args.model]))
+    comps = compare_runs(work_dir, args.dataset, models, metric=args.metric, baseline=args.baseline, judge=args.judge)
+    print(render_json(comps) if args.json else render_text(comps))
     return 0

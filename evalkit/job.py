@@ -93,6 +93,8 @@ class JobResult:
         facts: run-level facts every report row states (partial run, empty files).
         unread_media: media kind -> samples whose media of that kind the model got a "not shown" note for.
         tokens: prompt/completion token totals of the predictions that report usage.
+        n_samples: samples of the job, bad records included.
+        n_failed: samples without scores (bad record, failed call, failed judge), for ``--max-failed``.
     """
 
     store: RunStore
@@ -105,6 +107,8 @@ class JobResult:
     facts: RunFacts = field(default_factory=RunFacts)
     unread_media: dict[str, int] = field(default_factory=dict)
     tokens: dict[str, Any] = field(default_factory=dict)
+    n_samples: int = 0
+    n_failed: int = 0
 
 
 def _versions() -> dict[str, str]:
@@ -171,6 +175,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     result.judge_name = judge_name
     items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
     clusters = sample_clusters(samples)
+    result.n_samples, result.n_failed = len(items), sum(1 for o in items if o.stage)
     result.rows = report_rows(
         spec.dataset, judge_name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts
     )
@@ -278,13 +283,20 @@ def _mean_latency(preds: dict[str, Prediction]) -> float | None:
     return round(sum(lat) / len(lat), 4) if lat else None
 
 
+SUMMARY_HEAD = (
+    f"{'model':<22} {'dataset':<16} {'metric':<22} {'value':>10} {'95% CI':<19} {'n':>6} {'n_failed':>8}  judge; flags"
+)
+
+
 def summary_lines(model: str, result: JobResult) -> list[str]:
-    """The overall rows of a job as printable table lines."""
+    """The overall rows of a job as printable table lines (under :data:`SUMMARY_HEAD`)."""
     out = []
     for r in result.rows:
         if r["subset"] == "all":
+            ci = f"[{r['ci_low']}, {r['ci_high']}]" if r.get("ci_low") else "-"
+            flags = f"; {r['flags']}" if r.get("flags") else ""
             out.append(
-                f"{model:<22} {r['dataset']:<16} {r['metric']:<22} {r['value'] or '-':>10} "
-                f"{r['n']:>6} {r['n_failed']:>8}  {r['judge']}"
+                f"{model:<22} {r['dataset']:<16} {r['metric']:<22} {r['value'] or '-':>10} {ci:<19} "
+                f"{r['n']:>6} {r['n_failed']:>8}  {r['judge']}{flags}"
             )
     return out
