@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -180,7 +180,8 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         spec.dataset, judge_name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts
     )
     texts = {s.id: (preds[s.id].text if s.id in preds else "", _reference_text(s)) for s in samples}
-    write_atomic(store.samples_path(judge_name), sample_rows(items, judge, judge.metrics, clusters, texts))
+    keys = {s.id: preds[s.id].key for s in samples if s.id in preds}
+    write_atomic(store.samples_path(judge_name), sample_rows(items, judge, judge.metrics, clusters, texts, keys))
     write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, judge_name), REPORT_FIELDS))
     failures = merge_rows(store.failures_path, failure_rows(items, judge_name), judge_name)
     write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
@@ -231,7 +232,15 @@ def write_manifest(
     judges.update(judge_entries)
     manifest = {
         "model": {"name": model.name, "identity": model.identity()},
-        "dataset": {"name": dataset.name, "class": type(dataset).__name__, "prompt_version": dataset.prompt_version}
+        "dataset": {
+            "name": dataset.name,
+            "class": type(dataset).__name__,
+            "prompt_version": dataset.prompt_version,
+            # the prompt the dataset adds (the interleaved cite-tags instruction), as it was sent
+            "options": asdict(dataset.options)
+            if is_dataclass(dataset.options) and not isinstance(dataset.options, type)
+            else {},
+        }
         | counts,
         "judges": judges,
         "config": cfg.public(),

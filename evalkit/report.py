@@ -252,6 +252,7 @@ def sample_rows(
     metrics: Sequence[str],
     clusters: dict[str, str],
     texts: dict[str, tuple[str, str]],
+    pred_keys: dict[str, str] | None = None,
 ) -> str:
     """``samples.<judge>.jsonl``: one line per sample with its scores, strict values, ratio parts and cluster.
 
@@ -261,6 +262,7 @@ def sample_rows(
         metrics: the judge's metrics.
         clusters: sample id -> cluster.
         texts: sample id -> (answer, reference), cut to 300 characters each.
+        pred_keys: sample id -> the key of the prediction the outcome is about.
     """
     ratio_metrics = [m for m in metrics if scoring.metric_spec(m).kind == "ratio"]
     lines = []
@@ -271,6 +273,7 @@ def sample_rows(
         answer, reference = texts.get(o.sample_id, ("", ""))
         rec = {
             "sample_id": o.sample_id,
+            "pred_key": (pred_keys or {}).get(o.sample_id, ""),
             "cluster": clusters.get(o.sample_id, "s:" + o.sample_id),
             "meta": {k: o.meta[k] for k in BREAKDOWN_KEYS if o.meta.get(k) not in (None, "")},
             "stage": o.stage,
