@@ -46,9 +46,10 @@ def test_leaderboard_output_that_is_a_directory_is_one_line(tmp_path: Path, caps
 
 
 @pytest.mark.parametrize("flag", ["--limit", "--concurrency", "--save-attn"])
-def test_negative_counts_are_argument_errors(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_negative_counts_are_argument_errors(flag: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write_config(tmp_path, NOWHERE)  # were -1 accepted, the run would stay in tmp_path
     with pytest.raises(SystemExit) as exc:
-        main([flag, "-1"])
+        main(["--config", str(cfg), "--work-dir", str(tmp_path / "w"), flag, "-1"])
     assert exc.value.code == 2
     assert f"argument {flag}: must be >= 0, got -1" in capsys.readouterr().err
 
