@@ -251,6 +251,13 @@ def _print(results: list[tuple[str, JobResult]]) -> None:
             f"judge: {res.judge.ran} run ({res.judge.failed} failed), {res.judge.reused} reused; "
             f"bad records: {res.bad_records}; failed samples: {res.n_failed} of {res.n_samples} -> {res.store.dir}"
         )
+        if res.tokens:
+            t = res.tokens
+            cost = f", cost {t['cost']:.4f} {t['currency']}" if "cost" in t else ""
+            print(
+                f"{'':<22} tokens: {t['prompt_tokens']} prompt + {t['completion_tokens']} completion "
+                f"(per sample {t['mean_prompt_tokens']} + {t['mean_completion_tokens']}){cost}"
+            )
 
 
 def _serve(args: argparse.Namespace, cfg: Config, work_dir: Path) -> int:

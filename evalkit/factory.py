@@ -16,7 +16,7 @@ from evalkit.judges.base import JUDGES, Judge, JudgeContext
 from evalkit.models.base import MODELS, Model
 from evalkit.registry import Registry
 from evalkit.store import cache_dir
-from evalkit.types import GenConfig
+from evalkit.types import GenConfig, Price
 
 
 def import_plugins(specs: tuple[str, ...] | list[str], base: Path) -> None:
@@ -73,8 +73,11 @@ def build_model(cfg: Config, name: str, overrides: dict[str, Any] | None = None)
     opts = {**entry.options, **(overrides or {})}
     where = f"{entry.source or cfg.path}: models.{name}"
     gen = build_options(GenConfig, opts.pop("gen", None) or {}, f"{where}.gen")
+    price = opts.pop("price", None)  # what tokens cost: reported, never part of the prediction key
     owners = _option_owners(MODELS, "backend")
-    return cls(name, build_options(cls.Options, opts, where, owners, owner=f"backend {entry.cls}"), gen)
+    model = cls(name, build_options(cls.Options, opts, where, owners, owner=f"backend {entry.cls}"), gen)
+    model.price = build_options(Price, price, f"{where}.price") if price else None
+    return model
 
 
 def build_dataset(cfg: Config, name: str) -> Dataset:

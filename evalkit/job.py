@@ -32,7 +32,7 @@ from evalkit.report import (
 from evalkit.runner import StageStats, evaluate, infer, stored_predictions
 from evalkit.scoring import N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
 from evalkit.store import RunStore, write_atomic
-from evalkit.types import Prediction, Sample
+from evalkit.types import Prediction, Price, Sample
 
 PACKAGES = (
     "evalkit",
@@ -166,7 +166,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         )
     else:
         preds = stored_predictions(model, samples, store, pv)
-    result.tokens = token_totals(preds)
+    result.tokens = token_totals(preds, model.price)
     if judge is None:
         return result
     verdicts, result.judge = await evaluate(
@@ -267,8 +267,9 @@ def _reference_text(sample: Sample) -> str:
     return "".join(p.value if p.type == "text" else f"<{p.tag or p.type}>" for p in sample.references)
 
 
-def token_totals(preds: dict[str, Prediction]) -> dict[str, Any]:
-    """Prompt and completion tokens summed over the predictions whose backend reported usage, and per-sample means."""
+def token_totals(preds: dict[str, Prediction], price: Price | None = None) -> dict[str, Any]:
+    """Prompt and completion tokens summed over the predictions whose backend reported usage, per-sample means,
+    and their cost when the model entry has a ``price``."""
     prompt = completion = counted = 0
     for p in preds.values():
         usage = p.meta.get("usage") if p.ok else None
@@ -278,13 +279,17 @@ def token_totals(preds: dict[str, Prediction]) -> dict[str, Any]:
             counted += 1
     if not counted:
         return {}
-    return {
+    out: dict[str, Any] = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "samples_with_usage": counted,
         "mean_prompt_tokens": round(prompt / counted, 1),
         "mean_completion_tokens": round(completion / counted, 1),
     }
+    if price is not None:
+        out["cost"] = round(price.cost(prompt, completion), 6)
+        out["currency"] = price.currency
+    return out
 
 
 def _mean_latency(preds: dict[str, Prediction]) -> float | None:

@@ -121,6 +121,25 @@ class GenConfig:
 
 
 @dataclass(frozen=True)
+class Price:
+    """What a model's tokens cost (a model entry's optional ``price:``), for the cost line of a run.
+
+    Attributes:
+        prompt_per_mtok: price of one million prompt tokens.
+        completion_per_mtok: price of one million completion tokens.
+        currency: the currency the prices are in.
+    """
+
+    prompt_per_mtok: float = 0.0
+    completion_per_mtok: float = 0.0
+    currency: str = "USD"
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """The cost of that many tokens."""
+        return (prompt_tokens * self.prompt_per_mtok + completion_tokens * self.completion_per_mtok) / 1e6
+
+
+@dataclass(frozen=True)
 class Generation:
     """What a model's ``generate_inner`` returns.
 

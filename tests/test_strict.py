@@ -128,7 +128,7 @@ datasets:
   quiz: {{class: quiz}}
 models:
   clean: {model}, model: clean}}
-  flaky: {model}, model: flaky}}
+  flaky: {model}, model: flaky, price: {{prompt_per_mtok: 2.5, completion_per_mtok: 10}}}}
 {extra_model}
 """,
         encoding="utf-8",
@@ -167,7 +167,9 @@ def test_a_flaky_run_never_outranks_the_clean_run(tmp_path: Path, quiz: QuizServ
         "resample": True,
         "primary": True,
     }
-    assert manifest["dataset"]["tokens"]["prompt_tokens"] == 100  # 10 answered x 10 tokens
+    tokens = manifest["dataset"]["tokens"]
+    assert tokens["prompt_tokens"] == 100 and tokens["mean_completion_tokens"] == 2  # 10 answered x (10 + 2) tokens
+    assert tokens["cost"] == pytest.approx((100 * 2.5 + 20 * 10) / 1e6) and tokens["currency"] == "USD"
     assert manifest["judges"]["exact-match"]["uncertainty"]["seed"] == 0
 
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from evalkit.media import content_id
 from evalkit.registry import Registry
-from evalkit.types import GenConfig, Generation, Msg, Part, Prediction, Sample, error_text, stable_hash
+from evalkit.types import GenConfig, Generation, Msg, Part, Prediction, Price, Sample, error_text, stable_hash
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Model:
         self.gen = gen or GenConfig()
         self.concurrency = int(getattr(self.options, "concurrency", type(self).concurrency))
         self._identity_hash = ""
+        #: what this model's tokens cost (the entry's ``price:``), for the run's cost line; None: not priced
+        self.price: Price | None = None
 
     async def start(self) -> None:
         """Connect, check the endpoint, start a local server: called once before the first sample."""
