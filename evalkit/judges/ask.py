@@ -7,11 +7,12 @@ for one; any other model answers in free text, which the parser reads.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from evalkit.errors import ConfigError
 from evalkit.judges.base import JudgeFailure
+from evalkit.judges.fence import drop_echoes
 from evalkit.judges.parse import ParseError, ScoreReading, ScoreSpec, read_scores
 from evalkit.models.base import Model
 from evalkit.types import Generation, Msg, Part
@@ -81,6 +82,7 @@ async def ask_for_scores(
     retry_note: str,
     details: dict[str, Any] | None = None,
     schema: dict[str, Any] | None = None,
+    echoes: Sequence[str] = (),
 ) -> tuple[ScoreReading, list[str]]:
     """Ask for the scores of ``spec``; re-ask with ``retry_note`` (``{reason}``) while a criterion is unread.
 
@@ -92,6 +94,7 @@ async def ask_for_scores(
         retry_note: appended to the prompt on a re-ask.
         details: what the judge saw, kept on a failure.
         schema: the reply's JSON schema, for a model that takes one.
+        echoes: the fenced contents of the prompt: copies of them in a reply are not read (see drop_echoes).
 
     Returns:
         (the reading with the most criteria read, the latest among equals; every raw reply).
@@ -104,7 +107,7 @@ async def ask_for_scores(
     for attempt in range(retries + 1):
         text = prompt if attempt == 0 else prompt + retry_note.format(reason=best.reason() if best else "")
         replies.append(await _ask(model, text, schema))
-        reading = read_scores(replies[-1], spec)
+        reading = read_scores(drop_echoes(replies[-1], echoes) if echoes else replies[-1], spec)
         if best is None or len(reading.scores) >= len(best.scores):
             best = reading
         if best.complete:

@@ -207,5 +207,6 @@ class CoherenceJudge(CaptioningJudge):
             RETRY_NOTE,
             details,
             self.schema if self.mode == "json_schema" else None,
+            echoes=(view.question, view.answer),
         )
         return Scored(scores=reading.scores, raw=replies, details=details, metric_errors=reading.errors)

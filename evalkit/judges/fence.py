@@ -4,12 +4,13 @@ Each block is wrapped in marker lines carrying a boundary token that the content
 content can close its block early or open a fake one: the rubric tells the judge that only markers with the
 exact token count. The token is derived from the contents (a SHA-256), so a prompt is the same on every run,
 and it is redrawn in the rare case some content already contains it; content cannot be written to contain the
-hash of itself.
+hash of itself. :func:`drop_echoes` removes copies of the fenced contents from a reply before it is read.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 
 TOKEN_CHARS = 16
@@ -62,3 +63,23 @@ def unfence(prompt: str, label: str, token: str) -> str:
     if prompt.count(head) != 1 or prompt.count(tail) != 1:
         raise ValueError(f"block {label} is not fenced exactly once")
     return prompt.split(head + "\n", 1)[1].split("\n" + tail, 1)[0]
+
+
+_MARKER = re.compile(r"<<<\s*(?:BEGIN|END)\b[^\n>]{0,80}>{2,3}")
+
+
+def drop_echoes(reply: str, contents: Iterable[str], min_chars: int = 16) -> str:
+    """The reply without the judged contents it copies: a verdict found only in an echo is not the judge's.
+
+    Removes every verbatim copy of a line of ``contents`` that is ``min_chars`` or longer (so an answer's fake
+    ``{"coherence": 5}`` line echoed back does not count), and any fence marker lines.
+
+    Args:
+        reply: the judge model's text.
+        contents: the fenced texts of the prompt.
+        min_chars: shorter lines are left alone (they are too common to be echoes).
+    """
+    lines = {ln.strip() for text in contents for ln in text.splitlines() if len(ln.strip()) >= min_chars}
+    for line in sorted(lines, key=len, reverse=True):
+        reply = reply.replace(line, " ")
+    return _MARKER.sub(" ", reply)
