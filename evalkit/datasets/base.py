@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import gc
 import glob
 import json
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -78,7 +80,12 @@ class FilesDataset(Dataset):
     def data_root(self) -> Path:
         """The folder the records files and media paths are relative to."""
         sub = str(getattr(self.options, "root", ""))
-        return (self.root / sub).resolve() if sub else self.root.resolve()
+        key = (self.root, sub)
+        cached: tuple[tuple[Path, str], Path] | None = getattr(self, "_data_root", None)
+        if cached is None or cached[0] != key:  # resolved once: records ask for it per record (syscalls each)
+            cached = (key, (self.root / sub).resolve() if sub else self.root.resolve())
+            self._data_root = cached
+        return cached[1]
 
     def files(self) -> list[Path]:
         """The records files, sorted; a pattern that matches nothing is a configuration error.
@@ -106,8 +113,9 @@ class FilesDataset(Dataset):
 
     def load(self) -> LoadResult:
         result = LoadResult()
-        for path in self.files():
-            self._load_file(path, result)
+        with _collector_paused():
+            for path in self.files():
+                self._load_file(path, result)
         return result
 
     #: the record field that names a sample: duplicate checks and the ids of bad records use it.
@@ -161,6 +169,22 @@ class FilesDataset(Dataset):
         named = isinstance(rid, int | str) and not isinstance(rid, bool) and str(rid).strip()
         sid = f"{path.stem}:{rid}" if named else ""
         return RecordError(str(path), line, exc.field, exc.reason, sid, self.record_meta(rec))
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while records are read.
+
+    Loading builds long-lived, acyclic objects only; the collector's full passes over every object built so far
+    made loading 100,000 records about twice as slow as ten times 10,000. Reference counting still frees.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def glob_files(root: Path, pattern: str) -> list[Path]:

@@ -53,16 +53,21 @@ def iter_json_objects(text: str) -> Iterator[tuple[int, Any, str]]:
     """
     decoder = json.JSONDecoder()
     pos, n = 0, len(text)
+    # line numbers are counted incrementally from the last record's start: counting from the file's start
+    # for every record made loading quadratic in the file's size
+    mark, mark_line = 0, 1
     while True:
         while pos < n and text[pos] in " \t\r\n":
             pos += 1
         if pos >= n:
             return
-        line = text.count("\n", 0, pos) + 1
+        mark_line += text.count("\n", mark, pos)
+        mark = pos
+        line = mark_line
         try:
             obj, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            err_line = text.count("\n", 0, exc.pos) + 1
+            err_line = line + text.count("\n", pos, exc.pos)
             yield line, None, f"invalid JSON at line {err_line}: {exc.msg}"
             nxt = text.find("\n{", pos + 1)
             if nxt < 0:
