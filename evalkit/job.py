@@ -165,7 +165,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
             progress=spec.progress,
         )
     else:
-        preds = stored_predictions(model, samples, store, pv)
+        preds, result.infer = stored_predictions(model, samples, store, pv)
     result.tokens = token_totals(preds, model.price)
     if judge is None:
         return result

@@ -104,8 +104,8 @@ async def infer(
     Returns:
         sample id -> the current Prediction (reused or new), and the stage counts.
     """
-    stored = store.load_predictions()
     keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
+    stored = store.load_predictions(wanted=set(keys.items()), compact=True)
     current: dict[str, Prediction] = {}
     todo: list[Sample] = []
     for s in samples:
@@ -132,15 +132,20 @@ async def infer(
 
 def stored_predictions(
     model: Model, samples: Sequence[Sample], store: RunStore, prompt_version: str
-) -> dict[str, Prediction]:
-    """The stored predictions that match each sample's current key (eval-only and reeval never infer)."""
-    stored = store.load_predictions()
+) -> tuple[dict[str, Prediction], StageStats]:
+    """The stored predictions that match each sample's current key (eval-only and reeval never infer).
+
+    Returns:
+        sample id -> its stored Prediction, and the counts: every one found is ``reused``.
+    """
+    keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
+    stored = store.load_predictions(wanted=set(keys.items()), compact=True)
     out: dict[str, Prediction] = {}
     for s in samples:
-        p = stored.get((s.id, model.prediction_key(s, prompt_version)))
+        p = stored.get((s.id, keys[s.id]))
         if p is not None:
             out[s.id] = p
-    return out
+    return out, StageStats(total=len(samples), reused=len(out))
 
 
 async def evaluate(
@@ -158,14 +163,15 @@ async def evaluate(
     Samples without a prediction get no verdict here; reports count them as failed.
     """
     judge.prepare(samples, preds)
-    stored = {} if reeval else store.load_verdicts(judge.name)
+    keys = {s.id: judge.verdict_key(preds[s.id]) for s in samples if s.id in preds}
+    # reeval reads no stored verdict, but its scan still compacts a file that repeated reevals made mostly history
+    stored = store.load_verdicts(judge.name, wanted=() if reeval else set(keys.items()), compact=True)
     current: dict[str, Verdict] = {}
     todo: list[Sample] = []
     for s in samples:
-        p = preds.get(s.id)
-        if p is None:
+        if s.id not in keys:
             continue
-        v = stored.get((s.id, judge.verdict_key(p)))
+        v = stored.get((s.id, keys[s.id]))
         if v is not None and v.ok:
             current[s.id] = v
         else:

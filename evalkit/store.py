@@ -5,19 +5,27 @@ moment loses at most the line being written (a torn last line is cut off on the 
 thread fsyncs the file within a few ms of it becoming dirty, so records reach the disk within one fsync
 window while the event loop never blocks on the disk (group commit: one fsync covers every record written
 before it).
+
+Size: files are read as streams, line by line, and only the records a run asks for become objects. A line is
+superseded when a later line holds the same sample and key (a retried failure, a re-judged verdict); a store
+where superseded lines outnumber live ones is compacted on load (``compact_log``: write new, fsync, rename, so
+a kill at any moment leaves the old or the new file, both complete). Records under other keys (another model
+config, another judge version) are history a run switched back reuses: compaction keeps them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from evalkit.types import Prediction, Verdict
 
@@ -35,18 +43,30 @@ def safe_name(name: str) -> str:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the records of a store file; a torn last line (crash mid-write) is skipped."""
+    """Yield the records of a store file, streamed; a torn last line (crash mid-write) is skipped."""
+    for _offset, rec in _scan(path):
+        yield rec
+
+
+def _scan(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(byte offset, record) of each readable line, read line by line, never the whole file at once."""
     if not path.exists():
         return
     with path.open("rb") as f:
-        lines = f.read().split(b"\n")
-    for i, raw in enumerate(lines, start=1):
+        yield from _scan_file(f, path)
+
+
+def _scan_file(f: BinaryIO, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    offset = 0
+    for i, raw in enumerate(f, start=1):
+        start, offset = offset, offset + len(raw)
         if not raw.strip():
             continue
         try:
-            yield json.loads(raw)
+            yield start, json.loads(raw)
         except json.JSONDecodeError:
-            if i < len(lines) - 1 or raw.endswith(b"}"):
+            # only a last line without its newline can be a write cut short by a kill
+            if raw.endswith(b"\n") or raw.rstrip().endswith(b"}"):
                 log.warning("%s:%d: unreadable store line skipped", path, i)
 
 
@@ -109,8 +129,8 @@ class AppendLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._f = _open_locked(path)
         _repair_tail(path)
-        self._f = path.open("a", encoding="utf-8")
         self._syncer = _Syncer(self._f.fileno())
         self._syncer.start()
 
@@ -134,6 +154,22 @@ class AppendLog:
         self.close()
 
 
+def _open_locked(path: Path) -> Any:
+    """Open ``path`` to append, holding a shared lock on the file that is at ``path`` once the lock is held.
+
+    Compaction takes the exclusive lock and replaces the file: a writer that opened the old one reopens.
+    """
+    while True:
+        f = path.open("a", encoding="utf-8")
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+        try:
+            if os.fstat(f.fileno()).st_ino == path.stat().st_ino:
+                return f
+        except FileNotFoundError:
+            pass
+        f.close()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write a whole file so that readers see the old or the new version, never a half."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,6 +183,120 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@dataclass(frozen=True)
+class Compaction:
+    """What compacting one store file did.
+
+    Attributes:
+        path: the file.
+        kept: lines kept (the latest per sample and key).
+        dropped: superseded or unreadable lines removed.
+        skipped: why nothing was done (a run is writing to the file), else empty.
+    """
+
+    path: Path
+    kept: int
+    dropped: int
+    skipped: str = ""
+
+
+def _identity(rec: dict[str, Any]) -> tuple[str, str]:
+    return str(rec.get("sample_id", "")), str(rec.get("key", ""))
+
+
+def compact_log(path: Path) -> Compaction:
+    """Keep only the latest line per (sample id, key) of a store file, crash-safe.
+
+    The kept lines are copied byte for byte, in file order, to a temporary file beside it, which is fsync'd and
+    renamed over the original (then the folder is fsync'd): a kill at any moment leaves either file whole.
+    Nothing happens while a run holds the file open to append (its shared lock).
+    """
+    if not path.exists():
+        return Compaction(path, 0, 0)
+    with path.open("rb") as src:
+        try:
+            fcntl.flock(src.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return Compaction(path, 0, 0, "a run is writing to it")
+        if os.fstat(src.fileno()).st_ino != path.stat().st_ino:
+            return Compaction(path, 0, 0, "another compaction replaced it")
+        for stale in path.parent.glob(f".{path.name}.*.compact"):  # left by a compaction that was killed
+            stale.unlink(missing_ok=True)
+        latest: dict[tuple[str, str], int] = {}
+        for offset, rec in _scan_file(src, path):
+            latest[_identity(rec)] = offset
+        keep = set(latest.values())
+        del latest
+        src.seek(0)
+        total = sum(1 for raw in src if raw.strip())
+        if total == len(keep):
+            return Compaction(path, total, 0)
+        src.seek(0)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".compact")
+        try:
+            with os.fdopen(fd, "wb") as dst:
+                offset = 0
+                for raw in src:
+                    if offset in keep:
+                        dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                    offset += len(raw)
+                dst.flush()
+                os.fsync(dst.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    _fsync_dir(path.parent)
+    log.info("%s: compacted: kept %d lines, dropped %d", path, len(keep), total - len(keep))
+    return Compaction(path, len(keep), total - len(keep))
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+R = TypeVar("R", Prediction, Verdict)
+
+
+def load_latest(
+    path: Path,
+    make: Callable[[dict[str, Any]], R],
+    wanted: Collection[tuple[str, str]] | None = None,
+    compact: bool = False,
+) -> dict[tuple[str, str], R]:
+    """(sample id, key) -> the latest record of ``path``, streamed.
+
+    Args:
+        path: a predictions or verdicts file.
+        make: builds the record (``Prediction.from_json``).
+        wanted: only these (sample id, key) become objects; None: all of them.
+        compact: compact the file when superseded lines outnumber live ones.
+    """
+    out: dict[tuple[str, str], R] = {}
+    seen: set[int] = set()  # hashes of every (sample, key): counts live lines without keeping their strings
+    lines = 0
+    for _offset, rec in _scan(path):
+        lines += 1
+        ident = _identity(rec)
+        if compact:
+            seen.add(hash(ident))
+        if wanted is None or ident in wanted:
+            out[ident] = make(rec)
+    if compact and lines - len(seen) > len(seen):
+        compact_log(path)
+    return out
+
+
+def compact_run(run_dir: Path) -> list[Compaction]:
+    """Compact the predictions and every judge's verdicts of one run folder."""
+    paths = [run_dir / "predictions.jsonl", *sorted(run_dir.glob("verdicts.*.jsonl"))]
+    return [compact_log(p) for p in paths if p.exists()]
 
 
 class RunStore:
@@ -211,21 +361,26 @@ class RunStore:
     def manifest_path(self) -> Path:
         return self.dir / "manifest.json"
 
-    def load_predictions(self) -> dict[tuple[str, str], Prediction]:
-        """(sample id, key) -> latest Prediction written for it."""
-        out: dict[tuple[str, str], Prediction] = {}
-        for rec in read_jsonl(self.predictions_path):
-            p = Prediction.from_json(rec)
-            out[(p.sample_id, p.key)] = p
-        return out
+    def load_predictions(
+        self, wanted: Collection[tuple[str, str]] | None = None, compact: bool = False
+    ) -> dict[tuple[str, str], Prediction]:
+        """(sample id, key) -> latest Prediction written for it.
 
-    def load_verdicts(self, judge: str) -> dict[tuple[str, str], Verdict]:
-        """(sample id, key) -> latest Verdict of ``judge``."""
-        out: dict[tuple[str, str], Verdict] = {}
-        for rec in read_jsonl(self.verdicts_path(judge)):
-            v = Verdict.from_json(rec)
-            out[(v.sample_id, v.key)] = v
-        return out
+        Args:
+            wanted: only these (sample id, key) are read into objects; None: all.
+            compact: compact the file first when superseded lines outnumber live ones.
+        """
+        return load_latest(self.predictions_path, Prediction.from_json, wanted, compact)
+
+    def load_verdicts(
+        self, judge: str, wanted: Collection[tuple[str, str]] | None = None, compact: bool = False
+    ) -> dict[tuple[str, str], Verdict]:
+        """(sample id, key) -> latest Verdict of ``judge`` (``wanted`` and ``compact`` as in load_predictions)."""
+        return load_latest(self.verdicts_path(judge), Verdict.from_json, wanted, compact)
+
+    def compact(self) -> list[Compaction]:
+        """Compact this run's predictions and verdicts (see :func:`compact_log`)."""
+        return compact_run(self.dir)
 
 
 def cache_dir(work_dir: Path) -> Path:
