@@ -75,13 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "leaderboard", "serve", "prepare", "compare", "diff"),
+        choices=("run", "leaderboard", "serve", "prepare", "compare", "diff", "report"),
         help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md, leaderboard.csv and plots from the "
         "work dir; compare: paired significance of --model A B ... on --dataset D ... from stored results; "
         "diff RUN_DIR_A RUN_DIR_B: what changed between two runs (config, prompts, versions) and which samples "
         "flipped; "
         "serve: start the vLLM server of --model and wait in the foreground until Ctrl-C; "
-        "prepare: download, verify and convert the full data of --dataset under dataset_root",
+        "prepare: download, verify and convert the full data of --dataset under dataset_root; "
+        "report RUN_DIR --html: write the run's report.html (every sample, its media, the judge's view)",
     )
     p.add_argument("--model", nargs="+", metavar="M", help="model entries of config.yaml (default: defaults.model)")
     p.add_argument(
@@ -159,11 +160,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FRACTION",
         help="exit with status 1 when more than this fraction of a job's samples failed (default: off)",
     )
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="report: write report.html in each RUN_DIR; run: write it at the end of each job; leaderboard: "
+        "write leaderboard.html beside the leaderboard file",
+    )
+    p.add_argument(
+        "--embed-media",
+        action="store_true",
+        help="with --html: embed media files up to 2 MiB as data: URLs (the page travels alone)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     _add_serve_flags(p)
     c = p.add_argument_group("compare / diff", "flags of `run.py compare` and `run.py diff`")
-    c.add_argument("run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="diff only: the two run folders")
+    c.add_argument(
+        "run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="diff: the two run folders; report: run folders"
+    )
     c.add_argument("--metric", metavar="M", help="metric to compare (default: the judge's primary metric)")
     c.add_argument("--baseline", metavar="M", help="compare every --model against this one (default: every pair)")
     c.add_argument("--json", action="store_true", help="compare: print JSON for machines")
@@ -422,9 +436,16 @@ def _main(args: argparse.Namespace) -> int:
             return _serve(args, cfg, work_dir)
         if args.command in ("compare", "diff"):
             return _compare(args, work_dir)
+        if args.command == "report":
+            from evalkit.html.command import report_command
+
+            return report_command(
+                cfg, args.run_dirs, html=args.html, embed_media=args.embed_media, secrets=secret_values(cfg)
+            )
         if args.run_dirs:
             raise ConfigError(
-                f"unexpected arguments {' '.join(map(str, args.run_dirs))}: only `run.py diff` takes folders"
+                f"unexpected arguments {' '.join(map(str, args.run_dirs))}: only `run.py diff` and `run.py report` "
+                "take folders"
             )
         if args.command == "leaderboard":
             n = write_leaderboard(work_dir, _leaderboard_file(args.output))
@@ -432,6 +453,11 @@ def _main(args: argparse.Namespace) -> int:
             return 0
         _writable_dir(work_dir, "work dir", " (set --work-dir, or work_dir in the config)")
         results = [(s.model, asyncio.run(_job(cfg, s, work_dir))) for s in _specs(args, cfg)]
+        if args.html:
+            from evalkit.html.command import write_report
+
+            for _, res in results:
+                print(f"wrote {write_report(cfg, res.store, embed_media=args.embed_media, secrets=secret_values(cfg))}")
     except EvalkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
