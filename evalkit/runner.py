@@ -105,7 +105,7 @@ async def infer(
         sample id -> the current Prediction (reused or new), and the stage counts.
     """
     keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    stored = store.load_predictions(wanted=set(keys.items()), compact=True)
+    stored = store.load_predictions(wanted=set(keys.items()), compact=True, prompts=False)
     current: dict[str, Prediction] = {}
     todo: list[Sample] = []
     for s in samples:
@@ -139,7 +139,7 @@ def stored_predictions(
         sample id -> its stored Prediction, and the counts: every one found is ``reused``.
     """
     keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    stored = store.load_predictions(wanted=set(keys.items()), compact=True)
+    stored = store.load_predictions(wanted=set(keys.items()), compact=True, prompts=False)
     out: dict[str, Prediction] = {}
     for s in samples:
         p = stored.get((s.id, keys[s.id]))

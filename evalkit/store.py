@@ -293,6 +293,11 @@ def load_latest(
     return out
 
 
+def _without_prompt(rec: dict[str, Any]) -> Prediction:
+    rec.pop("prompt", None)
+    return Prediction.from_json(rec)
+
+
 def compact_run(run_dir: Path) -> list[Compaction]:
     """Compact the predictions and every judge's verdicts of one run folder."""
     paths = [run_dir / "predictions.jsonl", *sorted(run_dir.glob("verdicts.*.jsonl"))]
@@ -362,15 +367,18 @@ class RunStore:
         return self.dir / "manifest.json"
 
     def load_predictions(
-        self, wanted: Collection[tuple[str, str]] | None = None, compact: bool = False
+        self, wanted: Collection[tuple[str, str]] | None = None, compact: bool = False, prompts: bool = True
     ) -> dict[tuple[str, str], Prediction]:
         """(sample id, key) -> latest Prediction written for it.
 
         Args:
             wanted: only these (sample id, key) are read into objects; None: all.
-            compact: compact the file first when superseded lines outnumber live ones.
+            compact: compact the file when superseded lines outnumber live ones.
+            prompts: keep each request as sent (``prompt``); without it a loaded prediction costs about half
+                the memory, and a run never reads it back (it is in the file for people and reports).
         """
-        return load_latest(self.predictions_path, Prediction.from_json, wanted, compact)
+        make = Prediction.from_json if prompts else _without_prompt
+        return load_latest(self.predictions_path, make, wanted, compact)
 
     def load_verdicts(
         self, judge: str, wanted: Collection[tuple[str, str]] | None = None, compact: bool = False
