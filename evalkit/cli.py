@@ -22,7 +22,7 @@ from evalkit.job import SUMMARY_HEAD, JobResult, JobSpec, run_job, summary_lines
 from evalkit.judges import JUDGES
 from evalkit.leaderboard import write_leaderboard
 from evalkit.models import MODELS
-from evalkit.store import RunStore
+from evalkit.store import RunStore, compact_run
 
 log = logging.getLogger(__name__)
 #: environment variables whose values never reach run.log (besides every model entry's ``api_key_env``)
@@ -75,14 +75,15 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "leaderboard", "serve", "prepare", "compare", "diff", "report"),
+        choices=("run", "leaderboard", "serve", "prepare", "compare", "diff", "report", "compact"),
         help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md, leaderboard.csv and plots from the "
         "work dir; compare: paired significance of --model A B ... on --dataset D ... from stored results; "
         "diff RUN_DIR_A RUN_DIR_B: what changed between two runs (config, prompts, versions) and which samples "
         "flipped; "
         "serve: start the vLLM server of --model and wait in the foreground until Ctrl-C; "
         "prepare: download, verify and convert the full data of --dataset under dataset_root; "
-        "report RUN_DIR --html: write the run's report.html (every sample, its media, the judge's view)",
+        "report RUN_DIR --html: write the run's report.html (every sample, its media, the judge's view); "
+        "compact RUN_DIR: drop store lines superseded by a later one for the same sample and key (crash-safe)",
     )
     p.add_argument("--model", nargs="+", metavar="M", help="model entries of config.yaml (default: defaults.model)")
     p.add_argument(
@@ -176,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_flags(p)
     c = p.add_argument_group("compare / diff", "flags of `run.py compare` and `run.py diff`")
     c.add_argument(
-        "run_dirs", nargs="*", type=Path, metavar="RUN_DIR", help="diff: the two run folders; report: run folders"
+        "run_dirs",
+        nargs="*",
+        type=Path,
+        metavar="RUN_DIR",
+        help="diff: the two run folders; report, compact: run folders",
     )
     c.add_argument("--metric", metavar="M", help="metric to compare (default: the judge's primary metric)")
     c.add_argument("--baseline", metavar="M", help="compare every --model against this one (default: every pair)")
@@ -272,6 +277,24 @@ def _print(results: list[tuple[str, JobResult]]) -> None:
                 f"{'':<22} tokens: {t['prompt_tokens']} prompt + {t['completion_tokens']} completion "
                 f"(per sample {t['mean_prompt_tokens']} + {t['mean_completion_tokens']}){cost}"
             )
+
+
+def _compact(run_dirs: list[Path]) -> int:
+    """``run.py compact RUN_DIR ...``: one line per store file; 1 when a run was writing to one (left as is)."""
+    if not run_dirs:
+        raise ConfigError("compact needs run folders: python run.py compact RUN_DIR ...")
+    status = 0
+    for run_dir in run_dirs:
+        done = compact_run(run_dir) if run_dir.is_dir() else []
+        if not done:
+            raise ConfigError(f"compact: {run_dir} holds no predictions.jsonl or verdicts.*.jsonl (not a run folder)")
+        for c in done:
+            if c.skipped:
+                print(f"{c.path}: left as is: {c.skipped}", file=sys.stderr)
+                status = 1
+            else:
+                print(f"{c.path}: kept {c.kept} lines, dropped {c.dropped}")
+    return status
 
 
 def _serve(args: argparse.Namespace, cfg: Config, work_dir: Path) -> int:
@@ -415,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     try:
+        if args.command == "compact":
+            return _compact(args.run_dirs)
         from dotenv import find_dotenv, load_dotenv
 
         load_dotenv(find_dotenv(usecwd=True), override=False)  # secrets from ./.env (or a parent); never echoed

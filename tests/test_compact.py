@@ -184,3 +184,19 @@ def test_reeval_counts_reused_predictions_and_repeated_reevals_stay_compact(tmp_
     assert dev.requests() == before  # every verdict reused after compaction
     stats = manifest_stats(run_dir)
     assert stats["infer"]["reused"] == n and stats["judge"] == {"total": n, "reused": n, "ran": 0, "failed": 0}
+
+
+def test_run_py_compact_says_what_it_did_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = RunStore(tmp_path, "m", "d")
+    write_history(store.predictions_path, 4, 2)
+    with AppendLog(store.verdicts_path("j")) as log:
+        log.append({"sample_id": "s0", "key": "v1", "judge": "j", "pred_key": "k1"})
+    assert main(["compact", str(store.dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        f"{store.predictions_path}: kept 8 lines, dropped 4",
+        f"{store.verdicts_path('j')}: kept 1 lines, dropped 0",
+    ]
+    assert main(["compact", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: compact: {tmp_path} holds no predictions.jsonl or verdicts.*.jsonl (not a run folder)\n"
