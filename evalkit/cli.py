@@ -473,8 +473,9 @@ def _main(args: argparse.Namespace) -> int:
                 "take folders"
             )
         if args.command == "leaderboard":
-            n = write_leaderboard(work_dir, _leaderboard_file(args.output))
-            print(f"wrote {args.output} from {n} report(s) under {work_dir}")
+            n = write_leaderboard(work_dir, _leaderboard_file(args.output), html=args.html)
+            page = f" and {args.output.parent / 'leaderboard.html'}" if args.html else ""
+            print(f"wrote {args.output}{page} from {n} report(s) under {work_dir}")
             return 0
         _writable_dir(work_dir, "work dir", " (set --work-dir, or work_dir in the config)")
         results = [(s.model, asyncio.run(_job(cfg, s, work_dir))) for s in _specs(args, cfg)]

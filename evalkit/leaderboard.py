@@ -259,8 +259,11 @@ def _plots(df: pd.DataFrame, out_dir: Path) -> list[str]:
     return made
 
 
-def write_leaderboard(work_dir: Path, out: Path) -> int:
-    """Write LEADERBOARD.md (``out``), leaderboard.csv and plots beside it; returns the number of runs read."""
+def write_leaderboard(work_dir: Path, out: Path, html: bool = False) -> int:
+    """Write LEADERBOARD.md (``out``), leaderboard.csv and plots beside it; returns the number of runs read.
+
+    With ``html``, also leaderboard.html beside it: the same tables and plots, each cell linking to its run's page.
+    """
     df = load(work_dir)
     n_runs = df[["model", "dataset"]].drop_duplicates().shape[0] if not df.empty else 0
     header, body = summary(work_dir, df) if not df.empty else (["model"], [])
@@ -286,4 +289,8 @@ def write_leaderboard(work_dir: Path, out: Path) -> int:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     lines += ["", "## Every metric", *_details(df)] if not df.empty else []
     write_atomic(out, "\n".join(lines) + "\n")
+    if html:
+        from evalkit.html.leaderboard import write_leaderboard_html
+
+        write_leaderboard_html(work_dir, out.parent / "leaderboard.html", df, header, body, plots, lines[2])
     return n_runs

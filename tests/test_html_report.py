@@ -201,3 +201,22 @@ def test_hostile_text_does_not_run_in_chromium(runs: tuple[Path, Path], tmp_path
     )
     assert "<title>pwned" not in dom and "data-pwned" not in dom
     assert html.escape(HOSTILE, quote=False) in dom  # shown as text
+
+
+def test_leaderboard_html_links_each_cell_to_its_run_page(runs: tuple[Path, Path], tmp_path: Path) -> None:
+    cfg, work = runs
+    out = tmp_path / "board" / "LEADERBOARD.md"
+    assert main(["leaderboard", "--html", "--config", str(cfg), "--output", str(out)]) == 0
+    page = (out.parent / "leaderboard.html").read_text(encoding="utf-8")
+    hrefs = set(re.findall(r'<a href="([^"]+)"', page))
+    pages = {(out.parent / unquote(h)).resolve() for h in hrefs}
+    assert pages == {(work / "replay" / ds / "report.html").resolve() for ds in ("interleaved", "hostile")}
+    assert "run report first" not in page and "<b>" in page
+    hostile = work / "replay" / "hostile"
+    (hostile / "report.html").unlink()
+    try:
+        assert main(["leaderboard", "--html", "--config", str(cfg), "--output", str(out)]) == 0
+        page = (out.parent / "leaderboard.html").read_text(encoding="utf-8")
+        assert f"run report first: python run.py report {hostile} --html" in page
+    finally:
+        assert main(["report", str(hostile), "--html", "--config", str(cfg)]) == 0
