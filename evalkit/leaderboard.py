@@ -234,7 +234,7 @@ def _plots(df: pd.DataFrame, out_dir: Path) -> list[str]:
         metric = str(top["metric"].iloc[0])
         lo = (top["value"] - top["ci_low"]).clip(lower=0).fillna(0)
         hi = (top["ci_high"] - top["value"]).clip(lower=0).fillna(0)
-        fig, ax = plt.subplots(figsize=(6, 0.5 + 0.4 * len(top)))
+        fig, ax = plt.subplots(figsize=(6, 1.6 + 0.4 * len(top)))
         ax.barh(top["model"], top["value"], xerr=[lo, hi], color="#4c72b0", capsize=3)
         ax.set_xlabel(f"{metric} ({judge}), 95% CI")
         ax.set_title(str(dataset))
@@ -245,7 +245,7 @@ def _plots(df: pd.DataFrame, out_dir: Path) -> list[str]:
         made.append(f"leaderboard_plots/{name}")
         grid = part[part["subset"] != "all"].pivot_table(index="model", columns="subset", values="value")
         if grid.shape[1] >= 2:
-            fig, ax = plt.subplots(figsize=(1 + 0.6 * grid.shape[1], 1 + 0.4 * grid.shape[0]))
+            fig, ax = plt.subplots(figsize=(2.5 + 0.6 * grid.shape[1], 2.5 + 0.4 * grid.shape[0]))
             im = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", cmap="viridis")
             ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], rotation=60, ha="right", fontsize=7)
             ax.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index], fontsize=8)

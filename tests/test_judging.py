@@ -111,6 +111,12 @@ def test_leaderboard_lists_every_report_with_its_judge(tmp_path: Path, dev: Dev)
     out = tmp_path / "LB.md"
     assert main(["leaderboard", "--config", str(cfg), "--output", str(out)]) == 0
     text = out.read_text()
-    assert "## ds" in text and "coherence [llm]" in text
-    assert "| echo |" in text and "| replay |" in text and "(3/3)" in text
-    assert "accuracy [exact-match]" in text and "| replay | 1 (3/3) |" in text
+    # one summary column per dataset and judge, ranked on the judge's primary metric
+    assert "ds (coherence, llm) ↑" in text and "ds (accuracy, exact-match) ↑" in text
+    summary: dict[str, str] = {}
+    for line in text.splitlines():
+        if line.startswith(("| echo", "| replay")):
+            summary.setdefault(line.split("|")[1].strip(), line)
+    assert set(summary) == {"echo", "replay"}
+    assert "**1** n=3" in summary["replay"]  # all three right: no CI to show (every value equal)
+    assert "<summary>ds: every metric</summary>" in text and "| replay  | accuracy (exact-match)" in text
