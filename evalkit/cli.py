@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "command",
         nargs="?",
         default="run",
-        choices=("run", "leaderboard", "serve", "prepare", "compare", "diff", "report", "compact"),
+        choices=("run", "leaderboard", "serve", "prepare", "compare", "diff", "report", "compact", "preflight"),
         help="run: evaluate (default); leaderboard: regenerate LEADERBOARD.md, leaderboard.csv and plots from the "
         "work dir; compare: paired significance of --model A B ... on --dataset D ... from stored results; "
         "diff RUN_DIR_A RUN_DIR_B: what changed between two runs (config, prompts, versions) and which samples "
@@ -83,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve: start the vLLM server of --model and wait in the foreground until Ctrl-C; "
         "prepare: download, verify and convert the full data of --dataset under dataset_root; "
         "report RUN_DIR --html: write the run's report.html (every sample, its media, the judge's view); "
-        "compact RUN_DIR: drop store lines superseded by a later one for the same sample and key (crash-safe)",
+        "compact RUN_DIR: drop store lines superseded by a later one for the same sample and key (crash-safe); "
+        "preflight: check --model on --dataset before a long run (every record and media file, one real request "
+        "to the model, each captioner and the judge, an estimate); exit 1 when not ready",
     )
     p.add_argument("--model", nargs="+", metavar="M", help="model entries of config.yaml (default: defaults.model)")
     p.add_argument(
@@ -467,6 +469,10 @@ def _main(args: argparse.Namespace) -> int:
             return report_command(
                 cfg, args.run_dirs, html=args.html, embed_media=args.embed_media, secrets=secret_values(cfg)
             )
+        if args.command == "preflight":
+            from evalkit.preflight_cmd import preflight_command
+
+            return preflight_command(cfg, args, work_dir)
         if args.run_dirs:
             raise ConfigError(
                 f"unexpected arguments {' '.join(map(str, args.run_dirs))}: only `run.py diff` and `run.py report` "
