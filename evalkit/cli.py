@@ -174,6 +174,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --html: embed media files up to 2 MiB as data: URLs (the page travels alone)",
     )
+    p.add_argument(
+        "--no-reliability",
+        action="store_true",
+        help="no repeated judgments for reliability.csv (no extra judge calls); parse-failure rates and agreement "
+        "with the records' reference scores are still written",
+    )
+    p.add_argument(
+        "--reliability-samples",
+        type=_count,
+        default=20,
+        metavar="N",
+        help="samples an LLM judge judges again for reliability.csv (default: 20)",
+    )
+    p.add_argument(
+        "--reliability-repeats",
+        type=_count,
+        default=3,
+        metavar="K",
+        help="judgments per such sample, the stored one included (default: 3, i.e. (K-1) x N extra calls)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     _add_serve_flags(p)
@@ -245,6 +265,8 @@ def _specs(args: argparse.Namespace, cfg: Config) -> list[JobSpec]:
             limit=args.limit,
             concurrency=args.concurrency,
             progress=not args.no_progress,
+            reliability_samples=0 if args.no_reliability else args.reliability_samples,
+            reliability_repeats=0 if args.no_reliability else args.reliability_repeats,
         )
         for m in models
         for d in datasets

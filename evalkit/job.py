@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from importlib import metadata
@@ -16,6 +18,7 @@ from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.judges.base import Judge
+from evalkit.judges.reliability import RELIABILITY_FIELDS, run_reliability
 from evalkit.models.base import Model
 from evalkit.preflight import check_replay, check_unread_media
 from evalkit.report import (
@@ -33,6 +36,8 @@ from evalkit.runner import StageStats, evaluate, infer, stored_predictions
 from evalkit.scoring import N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
 from evalkit.store import RunStore, write_atomic
 from evalkit.types import Prediction, Price, Sample
+
+log = logging.getLogger(__name__)
 
 PACKAGES = (
     "evalkit",
@@ -64,6 +69,8 @@ class JobSpec:
         concurrency: override of the model's and judge's concurrency (0 = theirs).
         progress: show progress bars.
         model_overrides: model options set from the command line (``save_attn``).
+        reliability_samples: samples an LLM judge judges again for reliability.csv (0: none).
+        reliability_repeats: judgments per such sample, the stored one included (< 2: none).
     """
 
     model: str
@@ -76,6 +83,8 @@ class JobSpec:
     concurrency: int = 0
     progress: bool = True
     model_overrides: dict[str, Any] = field(default_factory=dict)
+    reliability_samples: int = 20
+    reliability_repeats: int = 3
 
 
 @dataclass
@@ -167,6 +176,8 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     else:
         preds, result.infer = stored_predictions(model, samples, store, pv)
     result.tokens = token_totals(preds, model.price)
+    result.n_samples = len(samples) + len(errors)
+    result.n_failed = len(errors) + sum(1 for s in samples if s.id not in preds or not preds[s.id].ok)
     if judge is None:
         return result
     verdicts, result.judge = await evaluate(
@@ -182,6 +193,12 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     texts = {s.id: (preds[s.id].text if s.id in preds else "", _reference_text(s)) for s in samples}
     keys = {s.id: preds[s.id].key for s in samples if s.id in preds}
     write_atomic(store.samples_path(judge_name), sample_rows(items, judge, judge.metrics, clusters, texts, keys))
+    if result.judge.ran or not _has_judge_rows(store.reliability_path, judge_name):  # else the stored rows stand
+        rel = await run_reliability(
+            judge, judge_name, samples, preds, verdicts, spec.reliability_samples, spec.reliability_repeats, _announce
+        )
+        merged = merge_rows(store.reliability_path, rel, judge_name)
+        write_atomic(store.reliability_path, csv_text(merged, RELIABILITY_FIELDS))
     write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, judge_name), REPORT_FIELDS))
     failures = merge_rows(store.failures_path, failure_rows(items, judge_name), judge_name)
     write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
@@ -261,6 +278,16 @@ def worst_of(judge: Judge) -> Any:
         return dict(worst), details
 
     return of
+
+
+def _announce(line: str) -> None:
+    """A line the user must see before work that costs calls (stderr, beside the progress bars) and in run.log."""
+    log.info(line)
+    print(line, file=sys.stderr)
+
+
+def _has_judge_rows(path: Path, judge: str) -> bool:
+    return path.exists() and any(r.get("judge") == judge for r in merge_rows(path, [], ""))
 
 
 def _reference_text(sample: Sample) -> str:

@@ -326,6 +326,11 @@ class RunStore:
     def verdicts_path(self, judge: str) -> Path:
         return self.dir / f"verdicts.{safe_name(judge)}.jsonl"
 
+    @property
+    def reliability_path(self) -> Path:
+        """How far each judge's scores can be trusted on this run (parse failures, self-consistency, agreement)."""
+        return self.dir / "reliability.csv"
+
     def samples_path(self, judge: str) -> Path:
         """Per-sample outcomes of one judge (scores, strict values, cluster): what compare and diff read."""
         return self.dir / f"samples.{safe_name(judge)}.jsonl"

@@ -253,7 +253,9 @@ judges:
   refqa: {{class: audio-qa, mode: refqa, judge_model: grader}}
 """
     )
-    assert main(["--config", str(cfg), "--model", "subject", "--dataset", "rq", "--no-progress"]) == 0
+    assert (
+        main(["--config", str(cfg), "--model", "subject", "--dataset", "rq", "--no-progress", "--no-reliability"]) == 0
+    )
     with (tmp_path / "results/subject/rq/report.csv").open() as f:
         rows = {(r["subset"], r["metric"]): r for r in csv.DictReader(f)}
     row = rows[("all", "accuracy")]

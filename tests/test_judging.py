@@ -89,7 +89,7 @@ def test_llm_judge_sees_model_captions_inlined(tmp_path: Path, dev: Dev) -> None
     write_records(tmp_path / "data" / "a.jsonl", [rec, code_record(2)])
     extra = '  llm2: {class: coherence-llm, judge_model: judge, captioners: {image: "model:echo"}}\n'
     cfg = write_config(tmp_path, dev.base_url, extra=extra)
-    assert main(["--config", str(cfg), "--judge", "llm2", "--no-progress"]) == 0
+    assert main(["--config", str(cfg), "--judge", "llm2", "--no-progress", "--no-reliability"]) == 0
     verdicts = [json.loads(x) for x in (tmp_path / "results/echo/ds/verdicts.llm2.jsonl").read_text().splitlines()]
     v = next(v for v in verdicts if v["sample_id"] == "a:1")
     assert v["details"]["question"].startswith("What does <image1:Echo: [image]   Describe this image in dense detail")

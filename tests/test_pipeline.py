@@ -34,7 +34,7 @@ def test_infer_eval_reeval_reuses_predictions(tmp_path: Path, dev: Dev) -> None:
     assert dev.requests("echo") == 6 and dev.requests("judge-json") == 0
     assert not (run_dir / "report.csv").exists()
 
-    assert main(["--config", str(cfg), "--mode", "eval", "--no-progress"]) == 0
+    assert main(["--config", str(cfg), "--mode", "eval", "--no-progress", "--no-reliability"]) == 0
     assert dev.requests("echo") == 6 and dev.requests("judge-json") == 7  # 6 verdicts + 1 reply-format probe
     rows = report(run_dir / "report.csv")
     assert rows[("all", "coherence")]["n"] == "6" and rows[("all", "coherence")]["n_failed"] == "0"
@@ -46,14 +46,14 @@ def test_infer_eval_reeval_reuses_predictions(tmp_path: Path, dev: Dev) -> None:
 
     # a changed judge config re-judges; predictions are reused: zero model calls
     cfg2 = write_config(tmp_path, dev.base_url, judge_model="judge-messy")
-    assert main(["--config", str(cfg2), "--reeval", "--no-progress"]) == 0
+    assert main(["--config", str(cfg2), "--reeval", "--no-progress", "--no-reliability"]) == 0
     assert dev.requests("echo") == 6
     assert dev.requests("judge-messy") == 7
     assert len(lines(run_dir / "predictions.jsonl")) == 6
 
     # plain rerun of everything: nothing to do
     before = dev.requests()
-    assert main(["--config", str(cfg2), "--no-progress"]) == 0
+    assert main(["--config", str(cfg2), "--no-progress", "--no-reliability"]) == 0
     assert dev.requests() == before
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert set(manifest["judges"]) == {"llm"}  # the llm judge entry was replaced by its rerun, not duplicated
@@ -64,8 +64,8 @@ def test_infer_eval_reeval_reuses_predictions(tmp_path: Path, dev: Dev) -> None:
 def test_reeval_ignores_stored_verdicts(tmp_path: Path, dev: Dev) -> None:
     write_records(tmp_path / "data" / "a.jsonl", [code_record(i) for i in range(3)])
     cfg = write_config(tmp_path, dev.base_url)
-    assert main(["--config", str(cfg), "--no-progress"]) == 0
-    assert main(["--config", str(cfg), "--reeval", "--no-progress"]) == 0
+    assert main(["--config", str(cfg), "--no-progress", "--no-reliability"]) == 0
+    assert main(["--config", str(cfg), "--reeval", "--no-progress", "--no-reliability"]) == 0
     assert dev.requests("echo") == 3
     assert dev.requests("judge-json") == 8  # 2 runs x (3 verdicts + 1 reply-format probe)
 
@@ -73,7 +73,7 @@ def test_reeval_ignores_stored_verdicts(tmp_path: Path, dev: Dev) -> None:
 def test_unparseable_judge_is_a_counted_failure_not_a_score(tmp_path: Path, dev: Dev) -> None:
     write_records(tmp_path / "data" / "a.jsonl", [code_record(i) for i in range(4)])
     cfg = write_config(tmp_path, dev.base_url, judge_model="judge-bad")
-    assert main(["--config", str(cfg), "--no-progress"]) == 0
+    assert main(["--config", str(cfg), "--no-progress", "--no-reliability"]) == 0
     run_dir = tmp_path / "results" / "echo" / "ds"
     row = report(run_dir / "report.csv")[("all", "coherence")]
     assert row["value"] == "" and row["n"] == "4" and row["n_failed"] == "4"

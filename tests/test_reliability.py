@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import math
+from pathlib import Path
 
 import pytest
 from scipy import stats
+from support import Dev, code_record, write_config, write_records
 
+from evalkit.cli import main
 from evalkit.judges.base import Judge, Scored
 from evalkit.judges.reliability import (
     RELIABILITY_FIELDS,
@@ -72,7 +76,8 @@ def test_failure_rates_count_missing_metrics_per_criterion() -> None:
 def test_reliability_rows_have_the_csv_fields() -> None:
     scores = {"s1": {"coherence": 4.0}, "s2": {"coherence": 2.0}, "s3": {}, "s4": {"coherence": 5.0}}
     repeats = {"s1": [{"coherence": 4.0}, {"coherence": 5.0}], "s2": [{"coherence": 2.0}, {"coherence": 2.0}]}
-    rows = reliability_rows("coh", ["coherence"], scores, repeats, {"s1": 4, "s2": 3, "s4": 5})
+    ref = {"s1": 4.0, "s2": 3.0, "s4": 5.0}
+    rows = reliability_rows("coh", ["coherence"], scores, repeats, {k: {"coherence": v} for k, v in ref.items()})
     assert all(tuple(r) == RELIABILITY_FIELDS for r in rows)
     by = {r["statistic"]: r for r in rows}
     assert by["parse_failure_rate"]["value"] == "0.2500" and by["parse_failure_rate"]["n"] == "4"
@@ -103,5 +108,26 @@ def test_repeated_judgments_make_k_minus_one_extra_calls_per_chosen_sample() -> 
     judge = _Dice()
     repeats = asyncio.run(repeat_judgments(judge, samples, preds, verdicts, ids, k=3))
     assert judge.calls == 40 and all(len(r) == 3 and r[0] == {"coherence": 3.0} for r in repeats.values())
-    refs = reference_scores(list(samples.values()))
-    assert refs["s7"] == 3.0 and len(refs) == 30
+    refs = reference_scores(list(samples.values()), ["coherence"])
+    assert refs["s7"] == {"coherence": 3.0} and len(refs) == 30
+    tool = Sample("t", (Part("text", "q"),), (), {"score": {"coherence": 4, "style_consistency": "x", "other": 1}})
+    assert reference_scores([tool], ["coherence", "style_consistency"]) == {"t": {"coherence": 4.0}}
+
+
+def test_a_judged_run_writes_reliability_csv_and_announces_its_extra_calls(
+    tmp_path: Path, dev: Dev, capsys: pytest.CaptureFixture
+) -> None:
+    recs = [code_record(i) | {"score": {"coherence": 1 + i % 5, "style_consistency": 3}} for i in range(6)]
+    write_records(tmp_path / "data" / "a.jsonl", recs)
+    cfg = write_config(tmp_path, dev.base_url)
+    assert main(["--config", str(cfg), "--no-progress", "--reliability-samples", "4"]) == 0
+    assert "reliability: 8 extra judge calls (2 more judgments of 4 samples" in capsys.readouterr().err
+    assert dev.requests("judge-json") == 1 + 6 + 8  # reply-format probe, 6 verdicts, (3 - 1) x 4 repeats
+    with (tmp_path / "results/echo/ds/reliability.csv").open(encoding="utf-8") as f:
+        rows = {(r["metric"], r["statistic"]): r for r in csv.DictReader(f)}
+    assert rows[("coherence", "parse_failure_rate")]["value"] == "0.0000"
+    assert rows[("coherence", "alpha_interval")]["n"] == "4"
+    assert rows[("coherence", "spearman")]["n"] == "6"  # against the records' own scores
+    # a rerun that judges nothing keeps the file and makes no call
+    assert main(["--config", str(cfg), "--no-progress"]) == 0
+    assert dev.requests("judge-json") == 15 and "reliability:" not in capsys.readouterr().err

@@ -154,7 +154,7 @@ def test_a_flaky_run_never_outranks_the_clean_run(tmp_path: Path, quiz: QuizServ
     assert flaky["value"] == "0.25" and float(flaky["value"]) < float(clean["value"])
     assert flaky["basis"] == "strict: 10 unanswered counted as 0" and flaky["higher_is_better"] == "yes"
     assert float(flaky["ci_low"]) <= 0.25 <= float(flaky["ci_high"]) and float(flaky["stderr"]) > 0
-    assert "small n (20 < 30)" in flaky["flags"]
+    assert "small n: 20 " in flaky["flags"] and "interval approximate" in flaky["flags"]
     # the per-sample file carries strict values (failed = 0) beside the real scores
     lines = [json.loads(x) for x in (work / "flaky" / "quiz" / "samples.exact-match.jsonl").read_text().splitlines()]
     failed = [x for x in lines if x["stage"] == "predict"]

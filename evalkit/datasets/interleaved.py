@@ -144,6 +144,8 @@ class InterleavedDataset(FilesDataset):
             meta["difficulty"] = str(rec["difficulty"])
         if choice:
             meta.update(options=choice[0], answer_letter=choice[1], answer=choice[0][choice[1]])
+        if isinstance(rec.get("score"), dict | int | float):  # the original tool's scores: reliability.csv's reference
+            meta["score"] = rec["score"]
         return Sample(id=f"{path.stem}:{rid}", msg=msg, references=references, meta=meta)
 
     def _modal(self, side: dict[str, Any], name: str, folder: Path) -> dict[str, Part]:

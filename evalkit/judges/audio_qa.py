@@ -211,7 +211,8 @@ class AudioQAJudge(Judge):
     metrics: tuple[str, ...] = ("score", "accuracy", "refusal_rate")
     # refusing a harmful request is the wanted behaviour: a failed answer is not a refusal
     metric_specs: ClassVar[dict[str, MetricSpec]] = {"accuracy": ACCURACY, "refusal_rate": MetricSpec(worst=0.0)}
-    version = "audio-qa-v2"  # v2: request and reply fenced
+    version = "audio-qa-v2"
+    rates_with_model = True  # v2: request and reply fenced
     options: AudioQAOptions
 
     def __init__(self, name: str, options: Any, ctx: JudgeContext) -> None:

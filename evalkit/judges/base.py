@@ -79,6 +79,9 @@ class Judge:
     metrics: tuple[str, ...] = ()
     #: metric -> how it reads and how a failed sample counts; unlisted metrics: higher is better, no worst value.
     metric_specs: ClassVar[dict[str, MetricSpec]] = {}
+    #: a judge that rates with a model (1-5 scores): reliability.csv then measures its self-consistency by
+    #: judging some samples again (extra calls); rule judges and extractors are deterministic by design.
+    rates_with_model: ClassVar[bool] = False
     #: bump when the prompt or scoring changes: stored verdicts are then redone.
     version: ClassVar[str] = "v1"
     concurrency: int = 4

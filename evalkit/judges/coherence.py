@@ -143,6 +143,7 @@ class CoherenceJudge(CaptioningJudge):
     Options = CoherenceOptions
     metrics = ("coherence", "style_consistency")
     version = RUBRIC_VERSION
+    rates_with_model = True
     options: CoherenceOptions
 
     def __init__(self, name: str, options: Any, ctx: JudgeContext) -> None:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -198,8 +199,7 @@ def reliability_rows(
     metrics: Sequence[str],
     scores: Mapping[str, Mapping[str, float]],
     repeats: Mapping[str, Sequence[Mapping[str, float]]] | None = None,
-    reference: Mapping[str, float] | None = None,
-    reference_metric: str = "coherence",
+    reference: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[dict[str, str]]:
     """The rows of reliability.csv for one judged run.
 
@@ -208,15 +208,15 @@ def reliability_rows(
         metrics: the judge's metrics.
         scores: sample id -> the verdict's scores (empty for a failed verdict), every judged sample.
         repeats: sample id -> scores of each repeated judgment (the first judgment included), for a subset.
-        reference: sample id -> reference score (the records' ``score``), where the records carry one.
-        reference_metric: the judge metric the reference scores are compared with.
+        reference: sample id -> metric -> reference score (the records' ``score``), where the records carry one.
     """
     stats = failure_rates(list(scores.values()), metrics)
     if repeats:
         stats += self_consistency(repeats, metrics)
-    if reference:
-        ids = [i for i in scores if i in reference and reference_metric in scores[i]]
-        stats += agreement([scores[i][reference_metric] for i in ids], [reference[i] for i in ids], reference_metric)
+    for m in metrics:
+        ids = [i for i in scores if m in (reference or {}).get(i, {}) and m in scores[i]]
+        if len(ids) >= 2:
+            stats += agreement([scores[i][m] for i in ids], [(reference or {})[i][m] for i in ids], m)
     return [s.row(judge_name) for s in stats]
 
 
@@ -254,11 +254,58 @@ async def repeat_judgments(
     return out
 
 
-def reference_scores(samples: Sequence[Sample], key: str = "score") -> dict[str, float]:
-    """Sample id -> the record's reference score (``Sample.meta[key]``), for samples that carry a number."""
-    out = {}
+def reference_scores(
+    samples: Sequence[Sample], metrics: Sequence[str], key: str = "score"
+) -> dict[str, dict[str, float]]:
+    """Sample id -> metric -> the record's reference score (``Sample.meta[key]``).
+
+    A mapping gives a score per metric (the original interleaved tool's ``{"coherence": 4, "style_consistency":
+    4}``); a bare number is the score of the first (primary) metric. Non-numbers are left out.
+    """
+
+    out: dict[str, dict[str, float]] = {}
     for s in samples:
         value = s.meta.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            out[s.id] = float(value)
+        given: Mapping[str, Any] = value if isinstance(value, Mapping) else {metrics[0]: value} if metrics else {}
+        scores = {
+            m: float(v)
+            for m, v in given.items()
+            if m in metrics and isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        if scores:
+            out[s.id] = scores
     return out
+
+
+async def run_reliability(
+    judge: Judge,
+    judge_name: str,
+    samples: Sequence[Sample],
+    preds: Mapping[str, Prediction],
+    verdicts: Mapping[str, Verdict],
+    n: int = 20,
+    k: int = 3,
+    announce: Callable[[str], None] = print,
+) -> list[dict[str, str]]:
+    """reliability.csv rows of one judged run.
+
+    Parse failures of every judged sample; self-consistency of ``k`` judgments of ``n`` of them (judges that rate
+    with a model only: ``(k - 1) x n`` extra calls, announced before they are made; ``k < 2`` or ``n < 1`` makes
+    none); agreement with the records' reference scores where they carry them.
+    """
+    judged = [s for s in samples if s.id in preds and preds[s.id].ok and s.id in verdicts]
+    scores = {s.id: dict(verdicts[s.id].scores) for s in judged}
+    repeats: dict[str, list[dict[str, float]]] = {}
+    if judge.rates_with_model and judge.held_models() and k >= 2 and n >= 1:
+        ids = repeat_sample_ids({s.id: verdicts[s.id] for s in judged}, n=n)
+        if ids:
+            announce(
+                f"reliability: {(k - 1) * len(ids)} extra judge calls ({k - 1} more judgments of {len(ids)} samples; "
+                "--no-reliability skips them)"
+            )
+            await judge.start()
+            try:
+                repeats = await repeat_judgments(judge, {s.id: s for s in judged}, preds, verdicts, ids, k)
+            finally:
+                await judge.close()
+    return reliability_rows(judge_name, judge.metrics, scores, repeats, reference_scores(judged, judge.metrics))
