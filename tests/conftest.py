@@ -6,25 +6,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from support import REPO, Dev, start_dev
-
-# Files that people (and other tools) create in a checkout; a test run that leaves anything else there wrote
-# into the tree instead of its tmp dir.
-SOURCE_SUFFIXES = (".py", ".md", ".toml", ".yaml", ".yml", ".cfg", ".ini", ".txt", ".sh", ".in", ".typed")
-TOOL_CACHES = ("__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".egg-info", ".venv", ".coverage")
-
-
-def output_entries(porcelain: str) -> set[str]:
-    """The entries of ``git status --porcelain`` output that look like test output, not people's source edits."""
-    entries = set()
-    for line in porcelain.splitlines():
-        path = line[3:].strip('"').rstrip("/")
-        if any(cache in path for cache in TOOL_CACHES):
-            continue
-        if line[:2] != "!!" and (path.endswith(SOURCE_SUFFIXES) or path.endswith("Dockerfile")):
-            continue  # source edits are people's work in progress (other sessions edit while tests run)
-        entries.add(line)
-    return entries
+from support import REPO, Dev, output_entries, start_dev
 
 
 def checkout_status() -> set[str] | None:

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import output_entries
-from support import REPO, Dev, code_record, write_config, write_records
+from support import REPO, Dev, code_record, output_entries, write_config, write_records
 
 from evalkit.cli import main, run_log
 from evalkit.judges import JUDGES
