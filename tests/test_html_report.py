@@ -34,6 +34,7 @@ datasets:
   hostile: {{class: interleaved, root: {tmp / "hostile"}, files: ["*.jsonl"]}}
 models:
   judge: {{backend: openai, base_url: "{base_url}", model: judge-json, max_retries: 1, backoff_s: 0.01}}
+  echo: {{backend: openai, base_url: "{base_url}", model: echo, modalities: [image], unread_media: note}}
 judges:
   llm:
     class: coherence-llm
@@ -220,3 +221,21 @@ def test_leaderboard_html_links_each_cell_to_its_run_page(runs: tuple[Path, Path
         assert f"run report first: python run.py report {hostile} --html" in page
     finally:
         assert main(["report", str(hostile), "--html", "--config", str(cfg)]) == 0
+
+
+def test_every_family_shows_its_view(runs: tuple[Path, Path]) -> None:
+    """Real runs: Whisper on the ASR sample, MiniLM on text retrieval, the echo model on the MCQ sample."""
+    cfg, work = runs
+    for model, ds in (("whisper-cpu", "audio-asr"), ("minilm-embed-cpu", "retrieval-text"), ("echo", "generic-mcq")):
+        argv = ["--config", str(cfg), "--model", model, "--dataset", ds, "--limit", "2", "--no-progress", "--html"]
+        assert main(argv) == 0
+    asr = _blob(work / "whisper-cpu" / "audio-asr" / "report.html")["entries"][0]["judges"]["asr"]["family"]
+    assert asr["kind"] == "asr" and asr["align"] and {c[0] for c in asr["align"]} <= {"eq", "sub", "del", "ins"}
+    assert " ".join(c[1] for c in asr["align"] if c[1]).startswith("the quick brown fox")
+    ret = _blob(work / "minilm-embed-cpu" / "retrieval-text" / "report.html")["entries"][0]["judges"]["retrieval"]
+    top = ret["family"]["top"]
+    assert ret["family"]["kind"] == "retrieval" and top[0]["positive"] and "Eiffel" in top[0]["text"]
+    mcq = _blob(work / "echo" / "generic-mcq" / "report.html")["entries"]
+    choice = mcq[0]["judges"]["choice"]["family"]
+    assert choice["kind"] == "choice" and choice["gold"] == "A" and "rule" in choice
+    assert mcq[0]["prompt"][0]["t"] == "image" and mcq[0]["prompt"][0]["show"] == "img"

@@ -30,7 +30,8 @@ font-size:12px;margin:2px 0}.kw{color:#a626a4}.str{color:#50a14f}.com{color:#8a8
 .align span{padding:0 2px;border-radius:3px}.align .sub{background:#fff2b3}.align .del{background:#fde2df;
 text-decoration:line-through}.align .ins{background:#dff5e1}.judge{border-top:1px dashed #d8dce2;margin-top:8px}
 details>summary{cursor:pointer;color:#2457a6;font-size:12.5px}ol.top li.pos{font-weight:600;color:#1e7b34}
-#sentinel{height:40px}
+.scroll{max-height:340px;overflow:auto;display:inline-block}#sentinel{height:40px}
+.item{margin:2px 0;padding-left:6px;border-left:2px solid #e1e4e8}
 """
 
 JS = r"""
@@ -102,7 +103,10 @@ function parts(list, extra) {
   list.forEach(function (p) { if (p.t === "text") { var m; TAG.lastIndex = 0;
     while ((m = TAG.exec(p.v)) !== null) cited[m[1]] = 1; } });
   list.forEach(function (p) {
-    if (p.t === "text") out.appendChild(tagged(p.v, byTag));
+    if (p.t === "text" && p.tag) {  // a labelled text item (a retrieval query or candidate)
+      var box = el("div", "item"); box.appendChild(el("span", "tag", p.tag + ": "));
+      box.appendChild(document.createTextNode(p.v)); out.appendChild(box);
+    } else if (p.t === "text") out.appendChild(tagged(p.v, byTag));
     else if (!(p.tag && cited[p.tag])) out.appendChild(media(p));
   });
   return out;

@@ -52,7 +52,9 @@ def _report_tables(data: RunData) -> str:
         rows = [r for r in data.report if r.get("judge", "") == judge]
         cells = [[r.get(c, "") for c in REPORT_COLUMNS] for r in rows if r.get("subset") == "all"]
         rest = [[r.get(c, "") for c in REPORT_COLUMNS] for r in rows if r.get("subset") != "all"]
-        out.append(f"<h2>Report: judge {escape(judge)}</h2>" + _table(REPORT_COLUMNS, cells, "report"))
+        out.append(
+            f'<h2>Report: judge {escape(judge)}</h2><div class="scroll">{_table(REPORT_COLUMNS, cells, "report")}</div>'
+        )
         if rest:
             out.append(f"<details><summary>{len(rest)} rows by subset, domain, difficulty</summary>")
             out.append(_table(REPORT_COLUMNS, rest, "report") + "</details>")
