@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from evalkit.html.families import asr_alignment, family_view
 from evalkit.html.report import json_for_script
 
 HOSTILE = '</script><script>document.title="pwned"</script><img src=x onerror="document.body.dataset.pwned=1">'
+SECRET, SECRET_ENV = "sk-evalkit-test-4f2a9c", "EVALKIT_HTML_TEST_API_KEY"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
@@ -52,9 +54,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]
     """(config, work dir) after two real runs with --html: the bundled interleaved sample, and a hostile one."""
     tmp = tmp_path_factory.mktemp("html")
     rec = code_record(1)
-    rec["output"]["content"] = f"It prints 1 {HOSTILE} see <code2>."
+    rec["output"]["content"] = f"It prints 1 {HOSTILE} see <code2>. Key: {SECRET}"
     write_records(tmp / "hostile" / "code_test.jsonl", [rec])
     server = start_dev()
+    os.environ[SECRET_ENV] = SECRET  # a key in the environment never reaches a page
     try:
         cfg = _config(tmp, server.base_url, REPO / "data")
         for ds in ("interleaved", "hostile"):
@@ -62,6 +65,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]
             assert main([*argv, "--html"]) == 0
         yield cfg, tmp / "results"
     finally:
+        os.environ.pop(SECRET_ENV, None)
         server.stop()
 
 
@@ -103,7 +107,8 @@ def test_model_text_is_escaped(runs: tuple[Path, Path]) -> None:
     page = runs[1] / "replay" / "hostile" / "report.html"
     text = page.read_text(encoding="utf-8")
     assert text.count("<script") == 2 and "<img src=x" not in text  # only as \u003c-escaped JSON text
-    assert HOSTILE in _blob(page)["entries"][0]["answer"]["text"]
+    answer = _blob(page)["entries"][0]["answer"]["text"]
+    assert HOSTILE in answer and answer.endswith("Key: ***") and SECRET not in text
     assert "</" not in json_for_script({"a": "</script>"})
 
 

@@ -134,6 +134,8 @@ def collect(store: RunStore, samples: Sequence[Sample] | None, linker: MediaLink
             rows[sid][judge] = row
             if row.get("stage"):
                 failures[(row["stage"], judge)] += 1
+            elif row.get("metric_errors"):  # judged, but some metric has no value (failures.csv stage "metric")
+                failures[("metric", judge)] += 1
     order += [s for s in by_id if s not in rows and s in last]  # infer-only runs: predicted, not judged
     entries = []
     for sid in order:
