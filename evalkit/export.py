@@ -7,6 +7,10 @@ Three views of the same records are written by :meth:`evalkit.store.RunStore.wri
 - ``scored.<judge>.jsonl``: every record in that same pretty-printed format, each with its ``file``;
 - ``scored.<judge>.lines.jsonl``: real JSON Lines (one object per line, each with its ``file``) for tools.
 
+Produced media: a prediction with media parts of its own (a cascade's spoken reply, a rendered page) carries
+``output``, the original tool's form of an answer: ``content`` (the answer text with its tags) and ``modal`` (tag ->
+file path relative to the export file that holds the record, or the code itself for code parts).
+
 Score types: a metric whose every value in the export is a whole number (a 1-5 rubric such as coherence, a 0/1
 correctness) is written as integers (``4``, as the original tool writes them), any other metric as floats.
 """
@@ -20,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalkit.types import Sample, Verdict
+from evalkit.types import Prediction, Sample, Verdict
 
 
 @dataclass(frozen=True)
@@ -31,10 +35,13 @@ class ScoredExport:
         records: one record per sample, in sample order, each with its source ``file``: its path relative to the
             folder common to all source files (its name, when they share a folder); empty when there is none.
         integer_metrics: metrics written as integers (every value whole).
+        relocatable: (record index, tag) of ``output.modal`` entries that are file paths, written relative to the
+            run folder (where the all-records exports lie) and re-based for the per-source files below it.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     integer_metrics: frozenset[str] = frozenset()
+    relocatable: frozenset[tuple[int, str]] = frozenset()
 
     def sources(self) -> list[str]:
         """The source file names, in first-seen order (records without a file are left out)."""
@@ -45,9 +52,18 @@ class ScoredExport:
         if source is None:
             chosen = self.records
         else:
-            chosen = [{k: v for k, v in r.items() if k != "file"} for r in self.records if r["file"] == source]
+            up = "../" * len(Path(source).parts)  # scored.<judge>/<source>: one folder per part below the run
+            chosen = [
+                {k: self._rebased(i, v, up) if k == "output" else v for k, v in r.items() if k != "file"}
+                for i, r in enumerate(self.records)
+                if r["file"] == source
+            ]
         lines = [json.dumps(r, ensure_ascii=False, indent=4) for r in chosen]
         return "\n".join(lines) + ("\n" if lines else "")
+
+    def _rebased(self, index: int, output: dict[str, Any], up: str) -> dict[str, Any]:
+        modal = {t: up + v if (index, t) in self.relocatable else v for t, v in output["modal"].items()}
+        return {**output, "modal": modal}
 
     def json_lines(self) -> str:
         """One compact JSON object per line, every record with its ``file``."""
@@ -62,17 +78,42 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
 
 
-def scored_export(samples: Sequence[Sample], verdicts: dict[str, Verdict]) -> ScoredExport:
+def produced_output(pred: Prediction, run_dir: Path) -> tuple[dict[str, Any], set[str]] | None:
+    """``{"modal": tag -> path relative to run_dir (or code), "content": text}`` and the tags that are paths;
+    None when the prediction holds no tagged parts."""
+    tagged = [p for p in pred.parts if p.tag]
+    if not tagged:
+        return None
+    modal: dict[str, str] = {}
+    paths: set[str] = set()
+    for p in tagged:
+        if p.is_media:
+            modal[p.tag] = Path(os.path.relpath(Path(p.value).resolve(), run_dir.resolve())).as_posix()
+            paths.add(p.tag)
+        else:
+            modal[p.tag] = p.value
+    return {"modal": modal, "content": pred.text}, paths
+
+
+def scored_export(
+    samples: Sequence[Sample],
+    verdicts: dict[str, Verdict],
+    preds: dict[str, Prediction] | None = None,
+    run_dir: Path | None = None,
+) -> ScoredExport:
     """The judged records in the interleaved results format: captions inlined, ``modal`` tag -> caption.
 
-    Records that could not be judged carry ``score: null`` and the ``error``: never a made-up score.
+    Records that could not be judged carry ``score: null`` and the ``error``: never a made-up score. With
+    ``preds`` and ``run_dir`` (where the all-records exports are written), answers with produced media carry
+    ``output`` (see the module docstring).
     """
     paths = sorted({str(s.meta["file"]) for s in samples if s.meta.get("file")})
     common = Path(os.path.commonpath([str(Path(p).parent) for p in paths])) if paths else Path()
     ok = [v for v in (verdicts.get(s.id) for s in samples) if v is not None and v.ok]
     metrics = {m for v in ok for m in v.scores}
     integer = frozenset(m for m in metrics if all(_whole(v.scores[m]) for v in ok if m in v.scores))
-    records = []
+    records: list[dict[str, Any]] = []
+    relocatable: set[tuple[int, str]] = set()
     for s in samples:
         v = verdicts.get(s.id)
         rec: dict[str, Any] = {
@@ -88,6 +129,11 @@ def scored_export(samples: Sequence[Sample], verdicts: dict[str, Verdict]) -> Sc
         else:
             rec["score"] = None
             rec["error"] = v.error if v is not None else "not judged"
+        pred = (preds or {}).get(s.id)
+        out = produced_output(pred, run_dir) if pred is not None and run_dir is not None else None
+        if out is not None:
+            rec["output"] = out[0]
+            relocatable.update((len(records), t) for t in out[1])
         rec["file"] = Path(str(s.meta["file"])).relative_to(common).as_posix() if s.meta.get("file") else ""
         records.append(rec)
-    return ScoredExport(records=records, integer_metrics=integer)
+    return ScoredExport(records=records, integer_metrics=integer, relocatable=frozenset(relocatable))

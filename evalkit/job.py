@@ -202,7 +202,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, judge_name), REPORT_FIELDS))
     failures = merge_rows(store.failures_path, failure_rows(items, judge_name), judge_name)
     write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
-    store.write_exports(judge_name, scored_export(samples, verdicts))
+    store.write_exports(judge_name, scored_export(samples, verdicts, preds, store.dir))
     judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
     judge_entry = {
         "describe": judge.describe(),

@@ -11,6 +11,7 @@ import json
 import os
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,8 +21,10 @@ from evalkit.mediaproc.budget import MediaBudget
 from evalkit.mediaproc.cache import MediaCache
 from evalkit.models.base import MODELS, Model
 from evalkit.models.describe_media import MediaDescriber
+from evalkit.models.openai_audio import AudioOut
 from evalkit.models.openai_messages import Converted, MediaPlan, not_read_reason, to_openai_content
-from evalkit.types import Generation, Msg, Part
+from evalkit.render.produce import Producer
+from evalkit.types import Generation, Msg, Part, Sample
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 #: wire forms of a JSON-schema reply format, tried in this order when probing an endpoint
@@ -76,6 +79,14 @@ class OpenAIOptions:
         media: per-kind media budgets (``evalkit.mediaproc.budget.MediaBudget``): images fitted to a pixel
             budget, videos as sampled frames for image-only models, point clouds as three-view images.
             Unset: media files are sent as they are.
+        produce: kind -> renderer (``audio: espeak-ng``, ``document: page-png``, ``image: text-card``,
+            ``code: inline``): a cascade; the model is asked to mark the media its answer produces and evalkit
+            renders each mark into a file of the run (``evalkit.render``).
+        produce_when_asked: kind -> request words (``audio: [spoken, aloud]``): a request holding one, answered
+            without a mark of that kind, gets the answer itself rendered as that kind (recorded as such).
+        audio_out: ask the endpoint for spoken output (``{voice: alloy, format: wav}``: ``modalities:
+            ["text", "audio"]``); the reply's audio is stored and cited as produced media. An endpoint that
+            refuses is told once and answered in text from then on.
     """
 
     base_url: str = "http://localhost:8000/v1"
@@ -94,6 +105,9 @@ class OpenAIOptions:
     unread_media: str = "error"
     serve: dict[str, Any] = field(default_factory=dict)
     media: MediaBudget | None = None
+    produce: dict[str, str] = field(default_factory=dict)
+    produce_when_asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    audio_out: dict[str, str] = field(default_factory=dict)
 
 
 class RetryableError(Exception):
@@ -151,6 +165,30 @@ class OpenAICompatModel(Model):
         self._describer: MediaDescriber | None = None
         if self.options.describe_media:
             self._describer = MediaDescriber(self.options.describe_media)
+        self._producer: Producer | None = None
+        if self.options.produce:
+            self._producer = Producer(self.options.produce, self.options.produce_when_asked)
+        self._audio_out = AudioOut(self.options.audio_out) if self.options.audio_out else None
+
+    def bind_run_dir(self, run_dir: Path) -> None:
+        if self._producer is not None:
+            self._producer.run_dir = run_dir
+        if self._audio_out is not None:
+            self._audio_out.run_dir = run_dir
+
+    async def respond(self, sample: Sample) -> Generation:
+        """Answer; with ``produce`` set, ask for media marks and render them (see :mod:`evalkit.render`)."""
+        if self._producer is None and self._audio_out is None:
+            return await self.generate_inner(sample.msg)
+        msg = sample.msg
+        if self._producer is not None:
+            msg = (*msg, Part("text", self._producer.instruction(sample.msg)))
+        gen = await self._generate(msg, None)
+        if self._audio_out is not None:
+            gen = self._audio_out.store(sample.id, sample.msg, gen)
+        if self._producer is not None:
+            gen = await self._producer.apply(sample.id, sample.msg, gen)
+        return gen
 
     async def start(self) -> None:
         if self.options.embedded:
@@ -291,9 +329,15 @@ class OpenAICompatModel(Model):
         handling = {**conv.handling, **described}
         if fmt is not None:
             body["response_format"] = logged["response_format"] = fmt
-        data = await self._post_with_retries(body)
+        elif self._audio_out is not None and self._audio_out.supported is not False:
+            self._audio_out.add_to(body)
+            self._audio_out.add_to(logged)
+        data = await self._post_audio_aware(body)
         choice = (data.get("choices") or [{}])[0]
         content = (choice.get("message") or {}).get("content")
+        audio = (choice.get("message") or {}).get("audio")
+        if content is None and isinstance(audio, dict) and audio.get("transcript"):
+            content = str(audio["transcript"])  # OpenAI audio replies carry the text as the audio's transcript
         if isinstance(content, list):
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
         if content is None:
@@ -303,7 +347,22 @@ class OpenAICompatModel(Model):
             meta["media"] = handling
         if conv.reports:
             meta["media_reports"] = conv.reports
+        if isinstance(audio, dict) and audio.get("data"):
+            meta["audio_reply"] = audio
         return Generation(text=content, prompt=logged, meta=meta)
+
+    async def _post_audio_aware(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Post; an endpoint that refuses the audio fields (HTTP 4xx) is told once and asked in text only."""
+        if "audio" not in body or self._audio_out is None:
+            return await self._post_with_retries(body)
+        try:
+            return await self._post_with_retries(body)
+        except ModelError as exc:
+            if "HTTP 4" not in str(exc):
+                raise
+            self._audio_out.refused(self.name, self.base_url, str(exc))
+            plain = {k: v for k, v in body.items() if k not in ("audio", "modalities")}
+            return await self._post_with_retries(plain)
 
     async def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
         attempt = 0
