@@ -182,6 +182,13 @@ function entry(e) {
   var a = e.answer, ans = a.error && !a.text ? el("div", "reason", "prediction failed: " + a.error) : tagged(a.text,
       a.media || {});
   right.appendChild(section("Prediction" + (a.latency_s ? " (" + a.latency_s + " s)" : ""), ans));
+  var sent = Object.keys(a.handling || {});
+  if (sent.length) {  // what the model was given for each media item (file, frames, a description, a note)
+    var hd = el("details"), ul = el("ul");
+    hd.appendChild(el("summary", "", "What the model was sent for " + sent.length + " media item(s)"));
+    sent.forEach(function (k) { ul.appendChild(el("li", "", k + ": " + JSON.stringify(a.handling[k]))); });
+    hd.appendChild(ul); right.appendChild(hd);
+  }
   if (e.reference.length) right.appendChild(section(e.reference.length > 1 ? "References" : "Reference",
       parts(e.reference, tagsOf(e.prompt))));
   cols.appendChild(left); cols.appendChild(right); art.appendChild(cols);
