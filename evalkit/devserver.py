@@ -18,6 +18,13 @@ Model names it understands:
     judge-range   scores out of range (coherence 9).
     judge-noschema  like judge-json, but refuses any ``response_format`` with HTTP 400 (a server without
                   structured outputs).
+    marks         a cascade's text model: one short sentence, then a mark for each medium the request offers
+                  (``<audio2: ...>``, ``<document1: ...>``, ``<image2: ...>``, ``<code2: ...>``).
+    speaker       an omni model: with ``modalities: ["text", "audio"]`` it adds ``message.audio`` (a wav spoken by
+                  espeak-ng, base64, with its transcript). Every other model refuses the audio fields (HTTP 400).
+
+``/v1/audio/speech`` speaks ``input`` with espeak-ng (a real wav, so Whisper can hear it back); the model name
+``fail-tts`` is refused with HTTP 400, as a TTS endpoint that cannot serve a request.
 
 A request with a JSON-schema ``response_format`` (OpenAI's ``json_schema`` form, or llama-cpp-python's
 ``json_object`` with a ``schema``) to ``judge-json`` is answered with an object of the schema's shape (enum
@@ -36,6 +43,9 @@ import binascii
 import hashlib
 import json
 import re
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -128,6 +138,42 @@ def schema_reply(schema: dict[str, Any], text: str) -> str:
     return json.dumps(out)
 
 
+MARK_OFFER = re.compile(r"<((audio|document|image|code)\d+): [^>]*>")
+MARK_CONTENT = {
+    "audio": "Yes, the concert begins at seven thirty tonight in the city park.",
+    "document": "Library opening hours\nMonday to Friday: nine in the morning to five in the afternoon.",
+    "image": "Two shapes side by side: a red circle on the left and a blue square on the right.",
+    "code": "def mean(values):\n    return sum(values) / len(values)",
+}
+
+
+def marks_answer(text: str) -> str:
+    """The ``marks`` model's reply: a sentence and one mark per medium the request offers."""
+    offered = dict.fromkeys(MARK_OFFER.findall(text))
+    marks = " ".join(f"<{tag}: {MARK_CONTENT[kind]}>" for tag, kind in offered)
+    return f"Here is my answer. {marks}".strip()
+
+
+async def espeak_wav(text: str) -> bytes:
+    """``text`` spoken by espeak-ng, as wav bytes.
+
+    Raises:
+        RuntimeError: espeak-ng is missing or failed.
+    """
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        raise RuntimeError("espeak-ng is not installed")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "speech.wav"
+        proc = await asyncio.create_subprocess_exec(
+            exe, "-w", str(out), "--stdin", stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        )
+        await proc.communicate(text.encode("utf-8"))
+        if proc.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"espeak-ng failed (exit {proc.returncode})")
+        return out.read_bytes()
+
+
 def answer(model: str, text: str) -> str:
     """The deterministic reply for a model name and request text."""
     coh, sty = _scores(text)
@@ -139,6 +185,10 @@ def answer(model: str, text: str) -> str:
         return "I think the answer is quite good overall."
     if model == "judge-range":
         return '{"coherence": 9, "style_consistency": 3}'
+    if model == "marks":
+        return marks_answer(text)
+    if model == "speaker":
+        return "The concert starts at seven thirty in the city park."
     tags = list(dict.fromkeys(TAG.findall(text)))
     cite = f" As {' and '.join(f'<{t}>' for t in tags[:2])} show." if tags else ""
     return "Echo: " + text[:300].replace("\n", " ") + cite
@@ -186,13 +236,26 @@ class DevServer:
             self.last_schema = schema
         if kind != "text" and model == "judge-noschema":
             return web.json_response({"error": {"message": "response_format is not supported"}}, status=400)
+        wants_audio = "audio" in body or "audio" in (body.get("modalities") or [])
+        if wants_audio:
+            self.by_format["audio"] = self.by_format.get("audio", 0) + 1
+        if wants_audio and model != "speaker":
+            return web.json_response({"error": {"message": "audio output is not supported"}}, status=400)
         text = _text(body)
         reply = schema_reply(schema, text) if schema is not None and model == "judge-json" else answer(model, text)
+        message: dict[str, Any] = {"role": "assistant", "content": reply}
+        if wants_audio:
+            wav = await espeak_wav(reply)
+            message = {
+                "role": "assistant",
+                "content": None,
+                "audio": {"id": f"audio-{self.requests}", "data": base64.b64encode(wav).decode(), "transcript": reply},
+            }
         payload = {
             "id": f"dev-{self.requests}",
             "object": "chat.completion",
             "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 0, "completion_tokens": len(reply.split())},
         }
         self.chats += 1
@@ -221,6 +284,17 @@ class DevServer:
         data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
         return web.json_response({"object": "list", "model": model, "data": data, "usage": {"prompt_tokens": 0}})
 
+    async def speech(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        refused = await self._admit(body)
+        if refused is not None:
+            return refused
+        self.by_format["speech"] = self.by_format.get("speech", 0) + 1
+        text = str(body.get("input", "")).strip()
+        if body.get("model") == "fail-tts" or not text:
+            return web.json_response({"error": {"message": "this voice cannot speak that"}}, status=400)
+        return web.Response(body=await espeak_wav(text), content_type="audio/wav")
+
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "echo", "object": "model"}]})
 
@@ -238,6 +312,7 @@ class DevServer:
         app = web.Application(client_max_size=256 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/embeddings", self.embeddings)
+        app.router.add_post("/v1/audio/speech", self.speech)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/stats", self.stats)
         return app

@@ -5,7 +5,7 @@ proxy metrics instead of pretending to give 1-5 coherence scores:
 
 - ``media_text_agreement``: for each media item the answer cites, the cosine similarity between its caption
   and the answer's sentence around the tag (tag removed), averaged. Undefined (and counted as not scored) when
-  the answer cites no media.
+  the answer cites no media, and when a medium the answer produced failed to render (counted, with its reason).
 - ``answer_relevance``: cosine similarity between the request and the answer, both with captions inlined.
 """
 
@@ -85,4 +85,10 @@ class CaptionAgreementJudge(CaptioningJudge):
         undefined = {}
         if not view.answer_tags:
             undefined["media_text_agreement"] = "the answer cites no media (metric undefined)"
+        failed = pred.meta.get("produced_failed") or {}
+        if failed:  # a medium the answer meant to produce is missing: that item failed, with its reason
+            details["produced_failed"] = failed
+            scores.pop("media_text_agreement", None)
+            reasons = "; ".join(f"<{tag}> {why}" for tag, why in failed.items())
+            undefined["media_text_agreement"] = f"produced media failed: {reasons}"
         return Scored(scores=scores, raw=None, details=details, metric_errors=undefined)
