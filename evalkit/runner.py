@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,14 +75,18 @@ async def _produce(
     concurrency: int,
     desc: str,
     progress: bool,
+    kept: Callable[[R], R] | None = None,
 ) -> None:
-    """Make one record per sample in the pool and append each to ``path`` the moment it exists."""
+    """Make one record per sample in the pool and append each to ``path`` the moment it exists.
+
+    ``kept`` gives what stays in memory once the record is stored (default: the record itself).
+    """
     with AppendLog(path) as log:
 
         async def one(s: Sample) -> None:
             rec = await make(s)
             log.append(rec.to_json())
-            current[s.id] = rec
+            current[s.id] = kept(rec) if kept else rec
             stats.ran += 1
             stats.failed += not rec.ok
 
@@ -124,10 +128,16 @@ async def infer(
             return await model.predict(s, keys[s.id])
 
         conc = concurrency or model.concurrency
-        await _produce(todo, predict, store.predictions_path, current, stats, conc, f"infer {model.name}", progress)
+        desc = f"infer {model.name}"
+        await _produce(todo, predict, store.predictions_path, current, stats, conc, desc, progress, _without_prompt)
     finally:
         await model.close()
     return current, stats
+
+
+def _without_prompt(p: Prediction) -> Prediction:
+    """A stored prediction as a run keeps it: the request as sent is in the store, never read again by the run."""
+    return replace(p, prompt=None)
 
 
 def stored_predictions(
