@@ -1,4 +1,4 @@
-"""Behaviour that must hold at any size: exact line numbers late in a big interleaved file."""
+"""Behaviour that must hold at any size: exact line numbers late in a big file, a run reading only what it needs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from pathlib import Path
 from support import code_record
 
 from evalkit.datasets.interleaved import InterleavedDataset, InterleavedOptions, iter_json_objects
+from evalkit.store import AppendLog, RunStore, read_jsonl
+from evalkit.types import Prediction
 
 
 def test_late_records_in_a_big_file_keep_their_exact_lines(tmp_path: Path) -> None:
@@ -47,3 +49,19 @@ def test_an_error_late_in_a_record_names_its_own_line() -> None:
     assert got[1000][0] == 1001 and got[1000][1] is None
     assert got[1000][2].startswith("invalid JSON at line 1003:")
     assert got[1001] == (1005, {"z": 0}, "")
+
+
+def test_a_run_reads_only_the_records_it_asks_for_and_keeps_no_request(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, "m", "d")
+    prompt = {"messages": [{"role": "user", "content": "q"}]}
+    with AppendLog(store.predictions_path) as log:
+        for key in ("old", "new"):
+            for i in range(3):
+                log.append(Prediction(f"s{i}", "m", key, text=f"{key} {i}", prompt=prompt).to_json())
+    got = store.load_predictions(wanted={("s1", "new"), ("s2", "old"), ("s9", "new")}, prompts=False)
+    assert {k: (p.text, p.prompt) for k, p in got.items()} == {
+        ("s1", "new"): ("new 1", None),
+        ("s2", "old"): ("old 2", None),
+    }
+    assert all(r["prompt"] == prompt for r in read_jsonl(store.predictions_path))  # the store keeps the request
+    assert store.load_predictions()[("s0", "old")].prompt == prompt
