@@ -84,6 +84,8 @@ class OpenAIOptions:
             renders each mark into a file of the run (``evalkit.render``).
         produce_when_asked: kind -> request words (``audio: [spoken, aloud]``): a request holding one, answered
             without a mark of that kind, gets the answer itself rendered as that kind (recorded as such).
+        produce_marks: ask the model to mark the media it produces (off for models too small to follow the
+            protocol: they produce media only where ``produce_when_asked`` or a fenced code block says so).
         audio_out: ask the endpoint for spoken output (``{voice: alloy, format: wav}``: ``modalities:
             ["text", "audio"]``); the reply's audio is stored and cited as produced media. An endpoint that
             refuses is told once and answered in text from then on.
@@ -107,6 +109,7 @@ class OpenAIOptions:
     media: MediaBudget | None = None
     produce: dict[str, str] = field(default_factory=dict)
     produce_when_asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    produce_marks: bool = True
     audio_out: dict[str, str] = field(default_factory=dict)
 
 
@@ -181,7 +184,7 @@ class OpenAICompatModel(Model):
         if self._producer is None and self._audio_out is None:
             return await self.generate_inner(sample.msg)
         msg = sample.msg
-        if self._producer is not None:
+        if self._producer is not None and self.options.produce_marks:
             msg = (*msg, Part("text", self._producer.instruction(sample.msg)))
         gen = await self._generate(msg, None)
         if self._audio_out is not None:

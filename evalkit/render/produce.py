@@ -25,6 +25,8 @@ from evalkit.types import Generation, Msg, Part, error_text
 
 PRODUCIBLE = ("audio", "image", "document", "code")
 MARK_RE = re.compile(r"<(audio|image|document|code)\d*\s*:\s*(.+?)>", re.S)
+FENCE_RE = re.compile(r"```[\w+-]*\n.*?```", re.S)
+ANY_TAG_RE = re.compile(r"<(?:image|audio|video|document|code|threeD)\d+>")
 TAG_NUM_RE = re.compile(r"^(image|audio|video|document|code|threeD)(\d+)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 DESCRIPTIONS = {
@@ -114,9 +116,18 @@ class Producer:
             return f"<{tag}>"
 
         text = MARK_RE.sub(replace, gen.text)
+        if "code" in self.kinds:  # a fenced block is code the answer produced: the original data's <code2> form
+
+            def lift(m: re.Match[str]) -> str:
+                tag = f"code{free['code']}"
+                free["code"] += 1
+                items.append((tag, "code", m.group(0), "fenced block"))
+                return f"<{tag}>"
+
+            text = FENCE_RE.sub(lift, text)
         request = " ".join(p.value for p in msg if p.type == "text")
         marked = {kind for _, kind, _, _ in items}
-        answer = first_sentences(text)
+        answer = first_sentences(ANY_TAG_RE.sub(" ", text))
         for kind, trigger in self.triggers.items():
             if kind not in marked and answer and trigger.search(request):
                 tag = f"{kind}{free[kind]}"
