@@ -140,7 +140,7 @@ def schema_reply(schema: dict[str, Any], text: str) -> str:
 
 MARK_OFFER = re.compile(r"<((audio|document|image|code)\d+): [^>]*>")
 MARK_CONTENT = {
-    "audio": "Yes, the concert begins at seven thirty tonight in the city park.",
+    "audio": "Yes, the concert begins this evening in the city park, near the old fountain.",
     "document": "Library opening hours\nMonday to Friday: nine in the morning to five in the afternoon.",
     "image": "Two shapes side by side: a red circle on the left and a blue square on the right.",
     "code": "def mean(values):\n    return sum(values) / len(values)",
