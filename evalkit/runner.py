@@ -109,7 +109,7 @@ async def infer(
         sample id -> the current Prediction (reused or new), and the stage counts.
     """
     keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    stored = store.load_predictions(wanted=set(keys.items()), compact=True, prompts=False)
+    stored = store.load_predictions(wanted=keys, compact=True, prompts=False)
     current: dict[str, Prediction] = {}
     todo: list[Sample] = []
     for s in samples:
@@ -149,7 +149,7 @@ def stored_predictions(
         sample id -> its stored Prediction, and the counts: every one found is ``reused``.
     """
     keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    stored = store.load_predictions(wanted=set(keys.items()), compact=True, prompts=False)
+    stored = store.load_predictions(wanted=keys, compact=True, prompts=False)
     out: dict[str, Prediction] = {}
     for s in samples:
         p = stored.get((s.id, keys[s.id]))
@@ -174,8 +174,10 @@ async def evaluate(
     """
     judge.prepare(samples, preds)
     keys = {s.id: judge.verdict_key(preds[s.id]) for s in samples if s.id in preds}
-    # reeval reads no stored verdict, but its scan still compacts a file that repeated reevals made mostly history
-    stored = store.load_verdicts(judge.name, wanted=() if reeval else set(keys.items()), compact=True)
+    # reeval reuses no stored verdict, but reads them anyway: the scan compacts a file that reevals made history
+    stored = store.load_verdicts(judge.name, wanted=keys, compact=True)
+    if reeval:
+        stored = {}
     current: dict[str, Verdict] = {}
     todo: list[Sample] = []
     for s in samples:

@@ -22,7 +22,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -267,7 +267,7 @@ R = TypeVar("R", Prediction, Verdict)
 def load_latest(
     path: Path,
     make: Callable[[dict[str, Any]], R],
-    wanted: Collection[tuple[str, str]] | None = None,
+    wanted: Mapping[str, str] | None = None,
     compact: bool = False,
 ) -> dict[tuple[str, str], R]:
     """(sample id, key) -> the latest record of ``path``, streamed.
@@ -275,20 +275,20 @@ def load_latest(
     Args:
         path: a predictions or verdicts file.
         make: builds the record (``Prediction.from_json``).
-        wanted: only these (sample id, key) become objects; None: all of them.
-        compact: compact the file when superseded lines outnumber live ones.
+        wanted: sample id -> its current key: only those records become objects; None: all of them.
+        compact: compact the file when superseded lines outnumber live ones. Superseded lines are counted among
+            the wanted records (the lines a rerun or reeval repeats); lines under other keys count as live.
     """
     out: dict[tuple[str, str], R] = {}
-    seen: set[int] = set()  # hashes of every (sample, key): counts live lines without keeping their strings
-    lines = 0
+    lines = hits = 0
     for _offset, rec in _scan(path):
         lines += 1
-        ident = _identity(rec)
-        if compact:
-            seen.add(hash(ident))
-        if wanted is None or ident in wanted:
-            out[ident] = make(rec)
-    if compact and lines - len(seen) > len(seen):
+        sid, key = _identity(rec)
+        if wanted is None or wanted.get(sid) == key:
+            hits += 1
+            out[(sid, key)] = make(rec)
+    superseded = hits - len(out)
+    if compact and superseded > lines - superseded:
         compact_log(path)
     return out
 
@@ -372,12 +372,12 @@ class RunStore:
         return self.dir / "manifest.json"
 
     def load_predictions(
-        self, wanted: Collection[tuple[str, str]] | None = None, compact: bool = False, prompts: bool = True
+        self, wanted: Mapping[str, str] | None = None, compact: bool = False, prompts: bool = True
     ) -> dict[tuple[str, str], Prediction]:
         """(sample id, key) -> latest Prediction written for it.
 
         Args:
-            wanted: only these (sample id, key) are read into objects; None: all.
+            wanted: sample id -> its current key: only those records are read into objects; None: all.
             compact: compact the file when superseded lines outnumber live ones.
             prompts: keep each request as sent (``prompt``); without it a loaded prediction costs about half
                 the memory, and a run never reads it back (it is in the file for people and reports).
@@ -386,7 +386,7 @@ class RunStore:
         return load_latest(self.predictions_path, make, wanted, compact)
 
     def load_verdicts(
-        self, judge: str, wanted: Collection[tuple[str, str]] | None = None, compact: bool = False
+        self, judge: str, wanted: Mapping[str, str] | None = None, compact: bool = False
     ) -> dict[tuple[str, str], Verdict]:
         """(sample id, key) -> latest Verdict of ``judge`` (``wanted`` and ``compact`` as in load_predictions)."""
         return load_latest(self.verdicts_path(judge), Verdict.from_json, wanted, compact)

@@ -69,9 +69,15 @@ def test_load_compacts_only_when_superseded_lines_outnumber_live_ones(tmp_path: 
         for i in range(4):
             log.append(pred(f"s{i}", "k1", text=f"third {i}"))
         log.append(pred("s0", "k1", text="fourth 0"))
-    got = store.load_predictions(wanted={("s0", "k1"), ("s3", "k0")}, compact=True)
-    assert {k: p.text for k, p in got.items()} == {("s0", "k1"): "fourth 0", ("s3", "k0"): "old 3"}
-    assert len(store.predictions_path.read_text().splitlines()) == 8  # 9 superseded > 8 live: compacted
+    got = store.load_predictions(wanted={f"s{i}": "k1" for i in range(4)}, compact=True)
+    assert {k: p.text for k, p in got.items()} == {
+        ("s0", "k1"): "fourth 0",
+        ("s1", "k1"): "third 1",
+        ("s2", "k1"): "third 2",
+        ("s3", "k1"): "third 3",
+    }
+    # 9 superseded lines among the wanted records (3 of s0, 2 each of the others) > 8 live: compacted
+    assert len(store.predictions_path.read_text().splitlines()) == 8
     assert store.load_predictions()[("s2", "k1")].text == "third 2"
 
 

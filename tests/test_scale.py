@@ -58,7 +58,7 @@ def test_a_run_reads_only_the_records_it_asks_for_and_keeps_no_request(tmp_path:
         for key in ("old", "new"):
             for i in range(3):
                 log.append(Prediction(f"s{i}", "m", key, text=f"{key} {i}", prompt=prompt).to_json())
-    got = store.load_predictions(wanted={("s1", "new"), ("s2", "old"), ("s9", "new")}, prompts=False)
+    got = store.load_predictions(wanted={"s1": "new", "s2": "old", "s9": "new"}, prompts=False)
     assert {k: (p.text, p.prompt) for k, p in got.items()} == {
         ("s1", "new"): ("new 1", None),
         ("s2", "old"): ("old 2", None),
