@@ -249,6 +249,23 @@ def _small_note(k: int, unit: str) -> str:
     return f"small n: {k} {unit}s (< {SMALL_N}), interval approximate" if k < SMALL_N else ""
 
 
+#: from this many clusters on, intervals come from the cluster-robust CLT: at that size it agrees with the
+#: bootstrap to well under a tenth of a standard error and costs O(n) instead of O(n x resamples)
+CLT_MIN_CLUSTERS = 5000
+
+
+def _clt_interval(sa: np.ndarray, sd: np.ndarray, value: float, level: float, n: int, clusters: object) -> Interval:
+    """Cluster-robust (linearised) interval of ``sum(sa) / sum(sd)`` from per-cluster sums, t quantile."""
+    k = sa.size
+    u = (sa - value * sd) / sd.sum()
+    se = float(math.sqrt(k / (k - 1) * float(np.sum(u**2))))
+    method = f"CLT, cluster-robust ({k} {_unit(clusters)}s >= {CLT_MIN_CLUSTERS})"
+    if se == 0.0:
+        return Interval(value, None, None, None, method, n, k, "all values equal: no interval")
+    half = float(sps.t.ppf(0.5 + level / 2, k - 1)) * se
+    return Interval(value, se, value - half, value + half, method, n, k)
+
+
 def _unit(clusters: object) -> str:
     return "item" if clusters is None else "cluster"
 
@@ -289,6 +306,8 @@ def ci_ratio(
     value = float(a.sum() / d.sum())
     if k == 1:
         return Interval(value, None, None, None, method, a.size, k, f"1 {_unit(clusters)}: no interval")
+    if k >= CLT_MIN_CLUSTERS:
+        return _clt_interval(np.bincount(inverse, a, k), np.bincount(inverse, d, k), value, level, a.size, clusters)
     return _ratio_interval(
         np.bincount(inverse, a, k), np.bincount(inverse, d, k), n_resamples, seed, level, a.size, _unit(clusters)
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evalkit import stats
 from evalkit.stats import (
     SMALL_N,
     ci_mean,
@@ -227,3 +228,18 @@ def test_results_are_python_floats() -> None:
     p = paired_test(np.arange(40.0), np.arange(40.0)[::-1])
     for x in (iv.value, iv.stderr, iv.ci_low, iv.ci_high, p.diff, p.stderr, p.p_value, p.mde, p.ci_low):
         assert type(x) is float
+
+
+def test_many_clusters_use_the_cluster_robust_clt_which_agrees_with_the_bootstrap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(3)
+    v = (rng.random(18_000) < 0.3).astype(float)
+    clusters = np.arange(v.size) // 3  # 6,000 clusters of 3
+    clt = stats.ci_mean(v, clusters)
+    assert clt.method.startswith("CLT, cluster-robust (6000 clusters")
+    monkeypatch.setattr(stats, "CLT_MIN_CLUSTERS", 10**9)
+    boot = stats.ci_mean(v, clusters)
+    assert boot.method.startswith("cluster bootstrap")
+    assert clt.stderr == pytest.approx(boot.stderr, rel=1e-9)  # the same cluster-robust standard error
+    assert abs(clt.ci_low - boot.ci_low) < 0.25 * clt.stderr and abs(clt.ci_high - boot.ci_high) < 0.25 * clt.stderr
