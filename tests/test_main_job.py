@@ -28,23 +28,39 @@ def test_main_job_end_to_end_then_rerun_reuses_everything(tmp_path: Path) -> Non
     audio = next(p for p in preds if p["sample_id"] == "audio_test:501")
     assert audio["meta"]["media"] == {"audio1": "described by whisper-cpu"}
     assert "park" in json.dumps(audio["prompt"]).lower()
+    # a cascade: the request asks for a spoken answer, so espeak-ng speaks it as <audio2>, stored under the run
+    (spoken,) = audio["parts"]
+    assert spoken["tag"] == "audio2" and "<audio2>" in audio["text"]
+    assert Path(spoken["value"]).is_file() and Path(spoken["value"]).parent.parent == (out / "media").resolve()
+    assert audio["meta"]["produced"]["audio2"]["renderer"].startswith("espeak-ng")
+    page = next(p for p in preds if p["sample_id"] == "document_test:301")
+    assert page["meta"]["produced"]["document1"]["renderer"].startswith("page-png")
     with (out / "report.csv").open() as f:
         rows = {(r["subset"], r["metric"]): r for r in csv.DictReader(f)}
     rel = rows[("all", "answer_relevance")]
     assert rel["judge"] == "proxy-cpu" and rel["n"] == "12" and rel["n_failed"] == "0"
     assert 0.0 < float(rel["value"]) < 1.0
+    # produced media make media_text_agreement defined: 6 of 12 samples when measured (5 asked for by the request)
+    assert int(rows[("all", "media_text_agreement")]["n_failed"]) <= 7
     verdicts = [json.loads(x) for x in (out / "verdicts.proxy-cpu.jsonl").read_text().splitlines()]
     # Whisper really heard the espeak-ng sentence of the tea record
     tea = next(v for v in verdicts if v["sample_id"] == "audio_test:502")
     assert "three minutes" in tea["details"]["question"].lower() or "3 minutes" in tea["details"]["question"]
+    # and Whisper hears the spoken answer back; the export lists it as output.modal, relative to the export
+    concert = next(v for v in verdicts if v["sample_id"] == "audio_test:501")
+    assert "park" in concert["details"]["modal"]["audio2"].lower()
+    exported = {r["id"]: r for _, r, _ in iter_json_objects((out / "scored.proxy-cpu.jsonl").read_text())}
+    assert (out / exported["501"]["output"]["modal"]["audio2"]).resolve() == Path(spoken["value"])
     manifest = json.loads((out / "manifest.json").read_text())
     assert "CPU proxy" in manifest["judges"]["proxy-cpu"]["describe"] and manifest["packages"]["llama_cpp_python"]
     assert "smollm2-cpu" in first.stdout and "answer_relevance" in first.stdout
 
+    media = [f for f in (out / "media").rglob("*") if f.is_file()]
     second = run(tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]
     assert "infer: 0 run (0 failed), 12 reused; judge: 0 run (0 failed), 12 reused" in second.stdout
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 12
+    assert len([f for f in (out / "media").rglob("*") if f.is_file()]) == len(media)  # nothing re-rendered
 
 
 def test_replay_judges_existing_outputs_and_exports_them(tmp_path: Path) -> None:
