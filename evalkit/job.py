@@ -34,10 +34,20 @@ from evalkit.report import (
 )
 from evalkit.runner import StageStats, evaluate, infer, stored_predictions
 from evalkit.scoring import N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
+from evalkit.stats import CLT_MIN_CLUSTERS
 from evalkit.store import RunStore, write_atomic
-from evalkit.types import Prediction, Price, Sample
+from evalkit.types import Prediction, Price, RecordError, Sample, Verdict
 
 log = logging.getLogger(__name__)
+
+#: how report.csv's intervals are made (recorded in every manifest)
+UNCERTAINTY = {
+    "method": "bootstrap over clusters of samples sharing a media file (cluster-robust CLT from "
+    f"{CLT_MIN_CLUSTERS} clusters on)",
+    "seed": SEED,
+    "resamples": N_RESAMPLES,
+    "resamples_corpus": N_RESAMPLES_CORPUS,
+}
 
 PACKAGES = (
     "evalkit",
@@ -144,14 +154,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     dataset = build_dataset(cfg, spec.dataset)
     model = build_model(cfg, spec.model, spec.model_overrides)
     check_replay(model, dataset)
-    loaded = dataset.load()
-    samples = loaded.samples[: spec.limit] if spec.limit else loaded.samples
-    errors = loaded.errors if not spec.limit else loaded.errors[: max(0, spec.limit - len(samples))]
-    total = len(loaded.samples) + len(loaded.errors)
-    partial = f"--limit {spec.limit}: first {len(samples) + len(errors)} of {total} samples" if spec.limit else ""
-    facts = RunFacts(
-        partial=partial if spec.limit and spec.limit < total else "", empty_files=tuple(loaded.empty_files)
-    )
+    samples, errors, facts = _load(dataset, spec.limit)
     unread = check_unread_media(model, samples) if spec.mode in ("all", "infer") and not spec.reeval else {}
     store = RunStore(work_dir, spec.model, spec.dataset)
     model.bind_run_dir(store.dir)
@@ -184,37 +187,13 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         judge, samples, preds, store, reeval=spec.reeval, concurrency=spec.concurrency or None, progress=spec.progress
     )
     result.judge_name = judge_name
-    items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
-    clusters = sample_clusters(samples)
-    result.n_samples, result.n_failed = len(items), sum(1 for o in items if o.stage)
-    result.rows = report_rows(
-        spec.dataset, judge_name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts
-    )
-    texts = {s.id: (preds[s.id].text if s.id in preds else "", _reference_text(s)) for s in samples}
-    keys = {s.id: preds[s.id].key for s in samples if s.id in preds}
-    write_atomic(store.samples_path(judge_name), sample_rows(items, judge, judge.metrics, clusters, texts, keys))
-    if result.judge.ran or not _has_judge_rows(store.reliability_path, judge_name):  # else the stored rows stand
-        rel = await run_reliability(
-            judge, judge_name, samples, preds, verdicts, spec.reliability_samples, spec.reliability_repeats, _announce
-        )
-        merged = merge_rows(store.reliability_path, rel, judge_name)
-        write_atomic(store.reliability_path, csv_text(merged, RELIABILITY_FIELDS))
-    write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, judge_name), REPORT_FIELDS))
-    failures = merge_rows(store.failures_path, failure_rows(items, judge_name), judge_name)
-    write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
-    store.write_exports(judge_name, scored_export(samples, verdicts, preds, store.dir))
-    judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
+    await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result)
     judge_entry = {
         "describe": judge.describe(),
         "identity": judge.identity(),
         "prompt_hashes": judge.prompt_hashes(),
         "metrics": {m: {**vars(judge.metric_spec(m)), "primary": m == judge.primary_metric} for m in judge.metrics},
-        "uncertainty": {
-            "method": "bootstrap over clusters of samples sharing a media file",
-            "seed": SEED,
-            "resamples": N_RESAMPLES,
-            "resamples_corpus": N_RESAMPLES_CORPUS,
-        },
+        "uncertainty": UNCERTAINTY,
         "stats": {"infer": vars(result.infer), "judge": vars(result.judge), "mode": spec.mode, "reeval": spec.reeval},
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -232,6 +211,50 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
     result.mean_latency_s = _mean_latency(preds)
     return result
+
+
+def _load(dataset: Dataset, limit: int) -> tuple[list[Sample], list[RecordError], RunFacts]:
+    """The samples and bad records of a job (the first ``limit`` of them), and the facts its rows state."""
+    loaded = dataset.load()
+    samples = loaded.samples[:limit] if limit else loaded.samples
+    errors = loaded.errors[: max(0, limit - len(samples))] if limit else loaded.errors
+    total = len(loaded.samples) + len(loaded.errors)
+    cut = bool(limit) and limit < total
+    partial = f"--limit {limit}: first {len(samples) + len(errors)} of {total} samples" if cut else ""
+    return samples, errors, RunFacts(partial=partial, empty_files=tuple(loaded.empty_files))
+
+
+async def _write_judged(
+    spec: JobSpec,
+    judge: Judge,
+    samples: list[Sample],
+    errors: list[RecordError],
+    preds: dict[str, Prediction],
+    verdicts: dict[str, Verdict],
+    facts: RunFacts,
+    result: JobResult,
+) -> None:
+    """Outcomes -> report.csv, failures.csv, samples.<judge>.jsonl, reliability.csv, the exports; rows on result."""
+    store, name = result.store, result.judge_name
+    items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
+    clusters = sample_clusters(samples)
+    result.n_samples, result.n_failed = len(items), sum(1 for o in items if o.stage)
+    result.rows = report_rows(spec.dataset, name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts)
+    texts = {s.id: (preds[s.id].text if s.id in preds else "", _reference_text(s)) for s in samples}
+    keys = {s.id: preds[s.id].key for s in samples if s.id in preds}
+    write_atomic(store.samples_path(name), sample_rows(items, judge, judge.metrics, clusters, texts, keys))
+    if result.judge.ran or not _has_judge_rows(store.reliability_path, name):  # else the stored rows stand
+        rel = await run_reliability(
+            judge, name, samples, preds, verdicts, spec.reliability_samples, spec.reliability_repeats, _announce
+        )
+        write_atomic(
+            store.reliability_path, csv_text(merge_rows(store.reliability_path, rel, name), RELIABILITY_FIELDS)
+        )
+    write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, name), REPORT_FIELDS))
+    failures = merge_rows(store.failures_path, failure_rows(items, name), name)
+    write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
+    store.write_exports(name, scored_export(samples, verdicts, preds, store.dir))
+    judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
 
 
 def write_manifest(
