@@ -87,3 +87,12 @@ def test_renderer_specs_are_checked() -> None:
         make_renderer("audio", "text-card")
     with pytest.raises(ConfigError, match="speech-endpoint:<base_url>"):
         make_renderer("audio", "speech-endpoint:")
+
+
+def test_tags_follow_media_the_model_returned(tmp_path: Path) -> None:
+    spoken = Part("audio", str(tmp_path / "reply.wav"), "audio2")  # e.g. an endpoint's own audio reply
+    gen = Generation(text="Yes. <audio2> <audio: again>", parts=(spoken,), meta={"produced": {"audio2": {"x": 1}}})
+    p = producer(tmp_path, asked={"audio": ["spoken"]})
+    out = asyncio.run(p.apply("s", MSG, gen))
+    assert out.text == "Yes. <audio2> <audio3>" and [x.tag for x in out.parts] == ["audio2", "audio3"]
+    assert set(out.meta["produced"]) == {"audio2", "audio3"}  # no request-word audio: the answer already speaks

@@ -103,7 +103,7 @@ class Producer:
         """The generation with every mark rendered, stored, tagged and cited (failures recorded per item)."""
         if self.run_dir is None:
             raise RuntimeError("produced media need a run folder (bind_run_dir was not called)")
-        free = next_free_tags(msg, self.kinds)
+        free = next_free_tags((*msg, *gen.parts), self.kinds)  # after the input and what the model returned
         items: list[tuple[str, str, str, str]] = []  # (tag, kind, text, from)
 
         def replace(m: re.Match[str]) -> str:
@@ -126,7 +126,7 @@ class Producer:
 
             text = FENCE_RE.sub(lift, text)
         request = " ".join(p.value for p in msg if p.type == "text")
-        marked = {kind for _, kind, _, _ in items}
+        marked = {kind for _, kind, _, _ in items} | {p.type for p in gen.parts if p.tag}
         answer = first_sentences(ANY_TAG_RE.sub(" ", text))
         for kind, trigger in self.triggers.items():
             if kind not in marked and answer and trigger.search(request):
@@ -136,9 +136,9 @@ class Producer:
                 items.append((tag, kind, content, "request"))
                 text = text.rstrip() + "\n\n" + CITES[kind].format(tag=tag, quote=answer)
         parts, produced, failed = await self._render_all(sample_id, items)
-        meta: dict[str, Any] = {**gen.meta, "produced": produced}
-        if failed:
-            meta["produced_failed"] = failed
+        meta: dict[str, Any] = {**gen.meta, "produced": {**gen.meta.get("produced", {}), **produced}}
+        if failed or gen.meta.get("produced_failed"):
+            meta["produced_failed"] = {**gen.meta.get("produced_failed", {}), **failed}
         return Generation(text=text, parts=(*gen.parts, *parts), prompt=gen.prompt, meta=meta)
 
     async def _render_all(
