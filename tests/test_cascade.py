@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import wave
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from support import Dev, code_record, write_records
 
+from evalkit.cli import main
 from evalkit.errors import ConfigError
+from evalkit.models.cascade import CascadeModel, CascadeOptions
 from evalkit.render import make_renderer
 from evalkit.render.image_card import CARD_LABEL
 from evalkit.render.produce import Producer, next_free_tags, store_file
@@ -96,3 +100,31 @@ def test_tags_follow_media_the_model_returned(tmp_path: Path) -> None:
     out = asyncio.run(p.apply("s", MSG, gen))
     assert out.text == "Yes. <audio2> <audio3>" and [x.tag for x in out.parts] == ["audio2", "audio3"]
     assert set(out.meta["produced"]) == {"audio2", "audio3"}  # no request-word audio: the answer already speaks
+
+
+def test_cascade_backend_wraps_another_model_entry(tmp_path: Path, dev: Dev) -> None:
+    data = tmp_path / "data"
+    write_records(data / "code_test.jsonl", [code_record(1)])
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        f"""
+dataset_root: data
+work_dir: results
+datasets:
+  ds: {{class: interleaved, files: ["*.jsonl"], judge: proxy}}
+models:
+  wrapped:
+    backend: cascade
+    text_model: {{backend: openai, base_url: "{dev.base_url}", model: marks}}
+    produce: {{audio: espeak-ng, code: inline}}
+judges:
+  proxy: {{class: caption-agreement}}
+""",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(cfg), "--model", "wrapped", "--dataset", "ds", "--skip-eval", "--no-progress"]) == 0
+    (pred,) = [json.loads(x) for x in (tmp_path / "results" / "wrapped" / "ds" / "predictions.jsonl").open()]
+    assert pred["error"] == "" and {p["tag"] for p in pred["parts"]} == {"audio1", "code2"}  # input holds <code1>
+    assert pred["text"] == "Here is my answer. <audio1> <code2>" and dev.requests("marks") == 1
+    with pytest.raises(ConfigError, match="text_model: name the wrapped model's backend"):
+        CascadeModel("c", CascadeOptions(produce={"audio": "espeak-ng"}))

@@ -1,6 +1,7 @@
 """Model backends. Importing this package registers the built-in backends."""
 
 from evalkit.models import (
+    cascade,
     catalog,
     embedding,
     hf_embed,
@@ -19,6 +20,7 @@ from evalkit.models.base import MODELS, Model
 __all__ = [
     "MODELS",
     "Model",
+    "cascade",
     "catalog",
     "embedding",
     "hf_embed",
