@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 import tempfile
 from pathlib import Path
@@ -66,6 +67,8 @@ class AudioOut:
         tmp = Path(tempfile.mkstemp(suffix=f".{self.format}", dir=scratch)[1])
         tmp.write_bytes(raw)
         path = store_file(tmp, self.run_dir, sample_id, tag)
+        with contextlib.suppress(OSError):  # another sample's file is still there: it goes with the last one
+            scratch.rmdir()
         rel = path.relative_to(self.run_dir.resolve()).as_posix()
         meta["produced"] = {tag: {"renderer": "endpoint audio output", "from": "reply", "file": rel}}
         text = gen.text.rstrip() + f"\n\n<{tag}> says it aloud."

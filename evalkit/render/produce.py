@@ -10,6 +10,7 @@ the answer stands.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import re
@@ -170,6 +171,8 @@ class Producer:
             return parts, produced, failed
         finally:
             shutil.rmtree(work, ignore_errors=True)
+            with contextlib.suppress(OSError):  # still in use by another sample: it goes with the last one
+                scratch.rmdir()
 
     def _name(self, kind: str) -> str:
         r = self.renderers.get(kind)
