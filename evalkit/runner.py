@@ -174,10 +174,11 @@ async def evaluate(
     """
     judge.prepare(samples, preds)
     keys = {s.id: judge.verdict_key(preds[s.id]) for s in samples if s.id in preds}
-    # reeval reuses no stored verdict, but reads them anyway: the scan compacts a file that reevals made history
-    stored = store.load_verdicts(judge.name, wanted=keys, compact=True)
-    if reeval:
-        stored = {}
+    stored: dict[tuple[str, str], Verdict] = {}
+    if reeval:  # reuses no stored verdict; each reeval adds a line per sample: compacted when mostly history
+        store.compact_verdicts_if_due(judge.name, keys)
+    else:
+        stored = store.load_verdicts(judge.name, wanted=keys, compact=True)
     current: dict[str, Verdict] = {}
     todo: list[Sample] = []
     for s in samples:

@@ -261,7 +261,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-R = TypeVar("R", Prediction, Verdict)
+R = TypeVar("R")
 
 
 def load_latest(
@@ -323,6 +323,10 @@ def _shared_dict(d: dict[str, Any], strings: dict[str, str]) -> dict[str, Any]:
         else v
         for k, v in d.items()
     }
+
+
+def _nothing(rec: dict[str, Any]) -> None:
+    return None
 
 
 def _without_prompt(rec: dict[str, Any]) -> Prediction:
@@ -422,6 +426,13 @@ class RunStore:
     ) -> dict[tuple[str, str], Verdict]:
         """(sample id, key) -> latest Verdict of ``judge`` (``wanted`` and ``compact`` as in load_predictions)."""
         return load_latest(self.verdicts_path(judge), Verdict.from_json, wanted, compact)
+
+    def compact_verdicts_if_due(self, judge: str, wanted: Mapping[str, str]) -> None:
+        """Compact ``judge``'s verdicts when superseded lines outnumber live ones, reading no record into memory.
+
+        For a reeval, which reuses no stored verdict: each one adds a line per sample.
+        """
+        load_latest(self.verdicts_path(judge), _nothing, wanted, compact=True)
 
     def compact(self) -> list[Compaction]:
         """Compact this run's predictions and verdicts (see :func:`compact_log`)."""
