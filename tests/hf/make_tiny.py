@@ -208,7 +208,7 @@ def make_qwen2_5_omni(out: Path, seed: int = 0) -> Path:
             "num_attention_heads": 2,
             "head_dim": 16,
             "emb_dim": 16,
-            "num_embeds": 65,
+            "num_embeds": VOCAB_SIZE,  # a random talker may emit any id of its vocabulary: each needs a code
             "enc_emb_dim": 16,
             "enc_dim": 16,
             "enc_channels": [16, 16, 16, 16, 48],
