@@ -126,7 +126,7 @@ class GenericDataset(FilesDataset):
         meta: dict[str, Any] = {"question": question, "subset": path.stem, **_breakdowns(rec)}
         meta.update(file=str(path), line=line, record_id=sid)
         if options:
-            letter = _answer_letter(rec, options)
+            letter = answer_letter(rec, options)
             meta.update(options=options, answer_letter=letter, answer=options[letter])
             text = self.options.prompt.format(question=question.strip(), options=format_options(options))
             references: tuple[Part, ...] = (Part("text", letter),)
@@ -251,10 +251,11 @@ def record_choice(rec: dict[str, Any]) -> tuple[dict[str, str], str] | None:
     options = _options(rec, tabular=False)
     if not options:
         raise DatasetError("'answer' needs 'options' (a list or a letter -> text mapping)", field="options")
-    return options, _answer_letter(rec, options)
+    return options, answer_letter(rec, options)
 
 
-def _answer_letter(rec: dict[str, Any], options: dict[str, str]) -> str:
+def answer_letter(rec: dict[str, Any], options: dict[str, str]) -> str:
+    """The option letter of a record's ``answer`` (a letter, an option's text or a number); DatasetError if none."""
     answer = rec.get("answer")
     if isinstance(answer, int) and not isinstance(answer, bool):
         answer = str(answer)

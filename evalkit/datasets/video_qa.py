@@ -33,8 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.datasets.base import DATASETS, Dataset, LoadResult, check_task
+from evalkit.datasets.generic import answer_letter
 from evalkit.errors import ConfigError, DatasetError
-from evalkit.judges.choice import LETTERS, format_options, gold_letter, options_from_choices
+from evalkit.judges.choice import LETTERS, format_options, options_from_choices
 from evalkit.types import Part, RecordError, Sample
 
 DEFAULT_PROMPT = (
@@ -182,14 +183,7 @@ class VideoQADataset(Dataset):
         if not isinstance(question, str) or not question.strip():
             raise DatasetError("'question' must be a non-empty string", field="question")
         options = _options(rec)
-        answer = rec.get("answer")
-        if isinstance(answer, int) and not isinstance(answer, bool):
-            answer = str(answer)
-        if not isinstance(answer, str) or not answer.strip():
-            raise DatasetError("'answer' must be a non-empty string", field="answer")
-        letter = gold_letter(answer, options)
-        if letter is None:
-            raise DatasetError(f"answer {answer!r} is neither an option letter nor an option's text", field="answer")
+        letter = answer_letter(rec, options)
         meta: dict[str, Any] = {
             "question": question,
             "options": options,

@@ -33,6 +33,19 @@ class Renderer:
         raise NotImplementedError
 
 
+def endpoint_spec(spec: str, third: str) -> list[str]:
+    """The fields of ``<name>:<base_url>|<model>[|<third>]``: base_url, model and the optional third.
+
+    Raises:
+        ConfigError: a field is missing or empty, or there are too many.
+    """
+    fields = spec.split(":", 1)[1].split("|") if ":" in spec else []
+    if not 2 <= len(fields) <= 3 or not all(fields):
+        name = spec.split(":", 1)[0]
+        raise ConfigError(f"renderer {spec!r}: write {name}:<base_url>|<model>[|<{third}>]")
+    return fields
+
+
 def _tts(spec: str) -> Renderer:
     from evalkit.render.tts import EspeakRenderer, SpeechEndpointRenderer
 

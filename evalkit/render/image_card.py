@@ -13,8 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
-from evalkit.errors import ConfigError
-from evalkit.render.base import Rendered, Renderer
+from evalkit.render.base import Rendered, Renderer, endpoint_spec
 from evalkit.render.document import draw_text_page
 
 CARD_LABEL = "TEXT CARD - NOT A GENERATED IMAGE"
@@ -58,10 +57,8 @@ class ImageEndpointRenderer(Renderer):
     @classmethod
     def from_spec(cls, spec: str) -> ImageEndpointRenderer:
         """``images-endpoint:<base_url>|<model>[|<size>]``."""
-        fields = spec.split(":", 1)[1].split("|") if ":" in spec else []
-        if len(fields) < 2 or not fields[0] or not fields[1]:
-            raise ConfigError(f"renderer {spec!r}: write images-endpoint:<base_url>|<model>[|<size>]")
-        return cls(fields[0], fields[1], fields[2]) if len(fields) > 2 else cls(fields[0], fields[1])
+        base_url, model, *rest = endpoint_spec(spec, "size")
+        return cls(base_url, model, rest[0]) if rest else cls(base_url, model)
 
     async def render(self, text: str, out_dir: Path) -> Rendered:
         body = {"model": self.model, "prompt": text[:4000], "n": 1, "size": self.size, "response_format": "b64_json"}

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from evalkit.errors import ConfigError
-from evalkit.render.base import Rendered, Renderer
+from evalkit.render.base import Rendered, Renderer, endpoint_spec
 
 #: espeak-ng refuses nothing, but minutes of speech for one item is a runaway answer: cut at this many characters
 MAX_SPEECH_CHARS = 1500
@@ -72,10 +71,8 @@ class SpeechEndpointRenderer(Renderer):
     @classmethod
     def from_spec(cls, spec: str) -> SpeechEndpointRenderer:
         """``speech-endpoint:<base_url>|<model>[|<voice>]``."""
-        fields = spec.split(":", 1)[1].split("|") if ":" in spec else []
-        if len(fields) < 2 or not fields[0] or not fields[1]:
-            raise ConfigError(f"renderer {spec!r}: write speech-endpoint:<base_url>|<model>[|<voice>]")
-        return cls(fields[0], fields[1], fields[2]) if len(fields) > 2 else cls(fields[0], fields[1])
+        base_url, model, *rest = endpoint_spec(spec, "voice")
+        return cls(base_url, model, rest[0]) if rest else cls(base_url, model)
 
     async def render(self, text: str, out_dir: Path) -> Rendered:
         body = {"model": self.model, "input": text[:4096], "voice": self.voice, "response_format": "wav"}
