@@ -161,7 +161,10 @@ def _cell(r: Any, mark: str) -> str:
 
 
 def summary(work_dir: Path, df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the models x datasets summary (best in bold, ≈ tied with it, mean rank)."""
+    """Header and rows of the models x datasets summary (best in bold, ≈ tied with it, mean rank).
+
+    The mean rank is over the columns where at least two models have a value; "—" for a model never compared.
+    """
     top = df[(df["subset"] == "all") & df["primary"]]
     columns = _columns(top)
     models = sorted(top["model"].unique())
@@ -174,14 +177,18 @@ def summary(work_dir: Path, df: pd.DataFrame) -> tuple[list[str], list[list[str]
         for rank, r in enumerate(rows.itertuples(), start=1):
             mark = "best" if rank == 1 and not pd.isna(r.value) else ties.get(str(r.model), "")
             cells[(str(r.model), col.label)] = _cell(r, mark)
-            if not pd.isna(r.value):
+            if not pd.isna(r.value) and len(order) >= 2:  # a model alone in a column is not ranked there
                 ranks[str(r.model)].append(rank)
     mean_rank = {m: (sum(v) / len(v) if v else math.inf) for m, v in ranks.items()}
     body = [
-        [m, *(cells.get((m, c.label), "") for c in columns), f"{mean_rank[m]:.2f}" if ranks[m] else "—"]
+        [
+            m,
+            *(cells.get((m, c.label), "") for c in columns),
+            f"{mean_rank[m]:.2f} ({len(ranks[m])})" if ranks[m] else "—",
+        ]
         for m in sorted(models, key=lambda m: (mean_rank[m], m))
     ]
-    return ["model", *(c.label for c in columns), "mean rank"], body
+    return ["model", *(c.label for c in columns), "mean rank (columns)"], body
 
 
 def _details(df: pd.DataFrame) -> list[str]:
@@ -279,7 +286,9 @@ def write_leaderboard(work_dir: Path, out: Path, html: bool = False) -> int:
         "counts as that worst value (accuracy 0, WER with every reference word deleted). Judge scores without one "
         "(1–5 coherence, similarity proxies) are over scored samples; a run whose value leaves failed samples out "
         "is marked ⚠ coverage and never ranked above a fully covered run. **Bold**: best; ≈: not significantly "
-        "different from the best (paired cluster test on shared samples, Holm-corrected per column, α = 0.05). "
+        "different from the best (paired cluster test on shared samples, Holm-corrected per column, α = 0.05): "
+        "\"not shown to differ\", not \"equal\" (with 5 or fewer clusters no difference can be significant). "
+        "The mean rank is over the columns where at least two models have a value (their count in brackets). "
         "CIs are cluster bootstraps (samples sharing a media file resample together); `partial` marks `--limit` "
         "runs. Every metric, subset and flag: `leaderboard.csv` and the folded tables below.",
         "",
