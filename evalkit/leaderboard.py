@@ -242,7 +242,11 @@ def _plots(df: pd.DataFrame, out_dir: Path) -> list[str]:
         lo = (top["value"] - top["ci_low"]).clip(lower=0).fillna(0)
         hi = (top["ci_high"] - top["value"]).clip(lower=0).fillna(0)
         fig, ax = plt.subplots(figsize=(6, 1.6 + 0.4 * len(top)))
-        ax.barh(top["model"], top["value"], xerr=[lo, hi], color="#4c72b0", capsize=3)
+        # a bar over part of the samples says so, in its label and its colour
+        labels = [m if ok else f"{m} (⚠ {n - f}/{n} scored)" for m, ok, n, f in
+                  zip(top["model"], top["complete"], top["n"], top["n_failed"], strict=True)]  # fmt: skip
+        colours = ["#4c72b0" if ok else "#c0c0c0" for ok in top["complete"]]
+        ax.barh(labels, top["value"], xerr=[lo, hi], color=colours, capsize=3)
         ax.set_xlabel(f"{metric} ({judge}), 95% CI")
         ax.set_title(str(dataset))
         fig.tight_layout()
