@@ -228,6 +228,11 @@ def _options(rec: dict[str, Any], tabular: bool) -> dict[str, str]:
             value = columns
     if value is None:
         return {}
+    return option_map(value, "options")
+
+
+def option_map(value: Any, key: str) -> dict[str, str]:
+    """Letter -> text from a list (``["A. x", "B. y"]`` prefixes stripped) or a mapping; DatasetError naming ``key``."""
     if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
         prefixes = [_PREFIX.match(v) for v in value]
         if all(prefixes) and [m.group(1) for m in prefixes if m] == list(LETTERS[: len(value)]):
@@ -235,7 +240,7 @@ def _options(rec: dict[str, Any], tabular: bool) -> dict[str, str]:
     try:
         return options_from_choices(value)
     except ValueError as exc:
-        raise DatasetError(f"bad 'options': {exc}", field="options") from None
+        raise DatasetError(f"bad '{key}': {exc}", field=key) from None
 
 
 def record_choice(rec: dict[str, Any]) -> tuple[dict[str, str], str] | None:

@@ -26,16 +26,15 @@ long), ``subset`` = ``subset`` or the file's stem. Judge: ``choice`` (rule-first
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalkit.datasets.base import DATASETS, Dataset, LoadResult, check_task
-from evalkit.datasets.generic import answer_letter
+from evalkit.datasets.generic import answer_letter, option_map
 from evalkit.errors import ConfigError, DatasetError
-from evalkit.judges.choice import LETTERS, format_options, options_from_choices
+from evalkit.judges.choice import format_options
 from evalkit.types import Part, RecordError, Sample
 
 DEFAULT_PROMPT = (
@@ -49,7 +48,6 @@ VIDEOMME_PROMPT = (
     "Answer the multiple-choice question about the video. Reply with the letter of the correct option only.\n"
     "Question: {question}\nOptions:\n{options}\nThe answer is:"
 )
-_PREFIX = re.compile(r"^\s*\(?([A-Z])[.):]\s*")
 
 
 @dataclass(frozen=True)
@@ -231,15 +229,7 @@ def _first(rec: dict[str, Any], keys: tuple[str, ...]) -> Any:
 
 def _options(rec: dict[str, Any]) -> dict[str, str]:
     key = "candidates" if "candidates" in rec else "options"
-    value = rec.get(key)
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        prefixes = [_PREFIX.match(v) for v in value]
-        if all(prefixes) and [m.group(1) for m in prefixes if m] == list(LETTERS[: len(value)]):
-            value = [v[m.end() :] for v, m in zip(value, prefixes, strict=True) if m]
-    try:
-        return options_from_choices(value)
-    except ValueError as exc:
-        raise DatasetError(f"bad '{key}': {exc}", field=key) from None
+    return option_map(rec.get(key), key)
 
 
 def _records(path: Path) -> Iterator[tuple[int, int, Any, str]]:
