@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import hashlib
 import io
@@ -10,11 +11,13 @@ import json
 import shutil
 import sys
 import tarfile
+import threading
 import urllib.request
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
+from aiohttp import web
 
 from evalkit.embedded.llama_server import LocalServer, free_port
 from evalkit.errors import ConfigError
@@ -195,3 +198,41 @@ def output_entries(porcelain: str) -> set[str]:
             continue  # source edits are people's work in progress (other sessions edit while tests run)
         entries.add(line)
     return entries
+
+
+class LoopbackApp:
+    """A real aiohttp server on 127.0.0.1, run on a thread of its own; a subclass adds its routes in ``routes``.
+
+    Use it as a context manager; ``url`` is the server root, ``base_url`` the OpenAI-style ``/v1`` root.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.url}/v1"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+
+    def routes(self, app: web.Application) -> None:
+        """Add the server's routes to ``app``."""
+        raise NotImplementedError
+
+    async def _start(self) -> None:
+        app = web.Application(client_max_size=64 * 1024 * 1024)  # base64 media in requests
+        self.routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()

@@ -5,17 +5,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from support import Dev
+from support import Dev, LoopbackApp
 
 from evalkit.cli import main
-from evalkit.embedded.llama_server import free_port
 from evalkit.errors import ConfigError
 from evalkit.judges.audio_qa import REFUSAL_PHRASES, AudioQAJudge, AudioQAOptions, refusal_phrase
 from evalkit.judges.base import JudgeContext
@@ -26,7 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 Reply = str | Callable[[str], str]
 
 
-class ReplyServer:
+class ReplyServer(LoopbackApp):
     """An OpenAI-compatible server on loopback, in a thread, answering each model name with a fixed reply.
 
     Args:
@@ -34,13 +32,9 @@ class ReplyServer:
     """
 
     def __init__(self, replies: dict[str, Reply]) -> None:
+        super().__init__()
         self.replies = replies
         self.requests: list[tuple[str, str]] = []
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
 
     async def _chat(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -61,25 +55,9 @@ class ReplyServer:
     async def _models(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": m} for m in self.replies]})
 
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
-
-    def __enter__(self) -> ReplyServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
 
     def count(self, model: str) -> int:
         return sum(1 for m, _ in self.requests if m == model)

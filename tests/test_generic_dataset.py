@@ -3,18 +3,16 @@ server with scripted answers; bad records as file:line:field errors; options on 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from support import REPO, SAMPLE, write_records
+from support import REPO, SAMPLE, LoopbackApp, write_records
 
 from evalkit.cli import main
 from evalkit.config import build_options
@@ -37,17 +35,15 @@ REPLIES = {
 }
 
 
-class Scripted:
+class Scripted(LoopbackApp):
     """A real HTTP server on loopback speaking OpenAI's chat API, answering from :data:`REPLIES`.
 
     It records the content part types of each request, so tests can see which media reached the model.
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[dict[str, Any]] = []
-        self.loop = asyncio.new_event_loop()
-        self.runner: web.AppRunner | None = None
-        self.port = 0
 
     async def chat(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -59,24 +55,8 @@ class Scripted:
         message = {"role": "assistant", "content": reply}
         return web.json_response({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
 
-    async def _start(self) -> None:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self.chat)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def __enter__(self) -> Scripted:
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.runner is not None:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
     def request(self, fragment: str) -> dict[str, Any]:
         return next(r for r in self.requests if fragment in r["text"])

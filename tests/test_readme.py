@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import csv
 import json
 import re
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from support import REPO
+from support import REPO, LoopbackApp
 
 from evalkit import DATASETS, MODELS
 from evalkit.cli import main
@@ -68,39 +66,21 @@ def test_readme_examples_run(tmp_path: Path, clean_registries) -> None:
     )
 
 
-class InHouse:
+class InHouse(LoopbackApp):
     """A real HTTP server on loopback with the in-house API of the README's my-api example: it answers "A" to a
     request with images and "B" to one without, and keeps each request's headers and body."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.seen: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.loop = asyncio.new_event_loop()
-        self.runner: web.AppRunner | None = None
-        self.url = ""
 
     async def generate(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.seen.append((dict(request.headers), body))
         return web.json_response({"text": "A" if body["images"] else "B"})
 
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/generate", self.generate)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-
-    def __enter__(self) -> InHouse:
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.runner is not None:
-            asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
 
 
 @pytest.fixture

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
+from support import LoopbackApp
 
 from evalkit.cli import main
 from evalkit.judges import JUDGES
@@ -49,31 +48,13 @@ class Quiz(Dataset):
 """
 
 
-class QuizServer:
+class QuizServer(LoopbackApp):
     """An OpenAI-compatible server on loopback: knows the answers to q0..q5; model ``flaky`` answers HTTP 503 for
     q0 and q6..q14 (retries are off, so those samples fail)."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        started = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(started,), daemon=True)
-        self.thread.start()
-        started.wait(10)
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
-
-    def _run(self, started: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/models", self.models)
         app.router.add_post("/v1/chat/completions", self.chat)
-        self.runner = web.AppRunner(app)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        started.set()
-        self.loop.run_forever()
 
     async def models(self, request: web.Request) -> web.Response:
         return web.json_response({"data": []})
@@ -93,16 +74,11 @@ class QuizServer:
             }
         )
 
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
 
 @pytest.fixture(scope="module")
 def quiz() -> Iterator[QuizServer]:
-    server = QuizServer()
-    yield server
-    server.stop()
+    with QuizServer() as server:
+        yield server
 
 
 def setup(tmp: Path, base_url: str, *, image: bool = False, extra_model: str = "") -> Path:
