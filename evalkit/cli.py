@@ -36,6 +36,8 @@ EPILOG = """examples:
   python run.py --model smollm2-cpu --mode eval       # judge stored predictions only
   python run.py --model smollm2-cpu --reeval --judge coherence   # re-judge, never re-infer
   python run.py leaderboard                           # regenerate LEADERBOARD.md from eval_results/
+  python run.py compare --dataset interleaved --model replay smollm2-cpu   # paired test, CI, MDE
+  python run.py diff eval_results/A/interleaved old/A/interleaved          # what changed, which samples flipped
   python run.py --list models
   python run.py serve --model Qwen2.5-Omni-3B --dry-run   # print the vllm serve command; without --dry-run, run it
   python run.py prepare --dataset MMBench_DEV_EN      # download + verify + convert full data (never during a run)
