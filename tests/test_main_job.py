@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from support import REPO
@@ -61,6 +62,19 @@ def test_main_job_end_to_end_then_rerun_reuses_everything(tmp_path: Path) -> Non
     assert "infer: 0 run (0 failed), 12 reused; judge: 0 run (0 failed), 12 reused" in second.stdout
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 12
     assert len([f for f in (out / "media").rglob("*") if f.is_file()]) == len(media)  # nothing re-rendered
+
+    # two real CPU runs side by side: the references (replay) against the main job, on the leaderboard and in compare
+    assert run(tmp_path, "--model", "replay").returncode == 0
+    py = [sys.executable, str(REPO / "run.py"), "--work-dir", str(tmp_path)]
+    board = tmp_path / "board" / "LEADERBOARD.md"
+    assert subprocess.run([*py, "leaderboard", "--output", str(board)], check=False).returncode == 0
+    rows = [line for line in board.read_text().splitlines() if line.startswith(("| replay", "| smollm2-cpu"))]
+    # smollm2-cpu's media_text_agreement leaves 6 samples out: never ranked above the fully covered references
+    assert rows[0].startswith("| replay") and "**0.5367**" in rows[0] and "⚠ coverage" in rows[1]
+    cmd = [*py, "compare", "--dataset", "interleaved", "--model", "replay", "smollm2-cpu"]
+    res = subprocess.run([*cmd, "--metric", "answer_relevance", "--json"], capture_output=True, text=True, check=False)
+    [comp] = json.loads(res.stdout)
+    assert comp["paired"]["n"] == 12 and comp["paired"]["diff"] > 0 and comp["paired"]["p_value"] < 0.05
 
 
 def test_replay_judges_existing_outputs_and_exports_them(tmp_path: Path) -> None:
