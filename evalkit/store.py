@@ -23,6 +23,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
@@ -170,19 +171,30 @@ def _open_locked(path: Path) -> Any:
         f.close()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file so that readers see the old or the new version, never a half."""
+@contextmanager
+def replacing(path: Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
+    """A new file that replaces ``path`` whole once the block ends: written beside it, fsync'd, renamed over it.
+
+    A failure (or a kill) before the rename leaves ``path`` as it was; the half-written ``.<name>.*<suffix>`` file
+    is removed on failure (after a kill, whoever looks for that suffix removes it).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file so that readers see the old or the new version, never a half."""
+    with replacing(path) as f:
+        f.write(text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -234,20 +246,12 @@ def compact_log(path: Path) -> Compaction:
         if total == len(keep):
             return Compaction(path, total, 0)
         src.seek(0)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".compact")
-        try:
-            with os.fdopen(fd, "wb") as dst:
-                offset = 0
-                for raw in src:
-                    if offset in keep:
-                        dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                    offset += len(raw)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with replacing(path, ".compact") as dst:
+            offset = 0
+            for raw in src:
+                if offset in keep:
+                    dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                offset += len(raw)
     _fsync_dir(path.parent)
     log.info("%s: compacted: kept %d lines, dropped %d", path, len(keep), total - len(keep))
     return Compaction(path, len(keep), total - len(keep))
