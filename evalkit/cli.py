@@ -196,6 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="judgments per such sample, the stored one included (default: 3, i.e. (K-1) x N extra calls)",
     )
+    p.add_argument(
+        "--launcher",
+        choices=("local", "ray"),
+        default="local",
+        help="where inference runs: local (this process, or each rank under torchrun) or ray (one actor per GPU "
+        "or per --workers, samples of a dead actor rescheduled); default: local",
+    )
+    p.add_argument("--ray-address", metavar="ADDR", default="", help="Ray cluster to join (default: start a local one)")
+    p.add_argument(
+        "--workers",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="Ray actors (default 0: one per GPU of the cluster, on a CPU-only cluster one per core, at most 4)",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     _add_serve_flags(p)
@@ -269,6 +284,9 @@ def _specs(args: argparse.Namespace, cfg: Config) -> list[JobSpec]:
             progress=not args.no_progress,
             reliability_samples=0 if args.no_reliability else args.reliability_samples,
             reliability_repeats=0 if args.no_reliability else args.reliability_repeats,
+            launcher=args.launcher,
+            ray_address=args.ray_address,
+            workers=args.workers,
         )
         for m in models
         for d in datasets

@@ -19,6 +19,7 @@ from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.judges.base import Judge
 from evalkit.judges.reliability import RELIABILITY_FIELDS, run_reliability
+from evalkit.launch import infer_stage
 from evalkit.models.base import Model
 from evalkit.preflight import check_replay, check_unread_media
 from evalkit.report import (
@@ -32,7 +33,7 @@ from evalkit.report import (
     report_rows,
     sample_rows,
 )
-from evalkit.runner import StageStats, evaluate, infer, stored_predictions
+from evalkit.runner import StageStats, evaluate, stored_predictions
 from evalkit.scoring import N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
 from evalkit.stats import CLT_MIN_CLUSTERS
 from evalkit.store import RunStore, write_atomic
@@ -81,6 +82,9 @@ class JobSpec:
         model_overrides: model options set from the command line (``save_attn``).
         reliability_samples: samples an LLM judge judges again for reliability.csv (0: none).
         reliability_repeats: judgments per such sample, the stored one included (< 2: none).
+        launcher: ``local`` (this process; torchrun ranks are found from the environment) or ``ray``.
+        ray_address: Ray cluster to join (empty: start a local one).
+        workers: Ray actors (0: one per GPU of the cluster, else one per CPU core, at most 4).
     """
 
     model: str
@@ -95,6 +99,9 @@ class JobSpec:
     model_overrides: dict[str, Any] = field(default_factory=dict)
     reliability_samples: int = 20
     reliability_repeats: int = 3
+    launcher: str = "local"
+    ray_address: str = ""
+    workers: int = 0
 
 
 @dataclass
@@ -167,15 +174,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     if spec.mode != "infer" or spec.reeval:
         judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
     if spec.mode in ("all", "infer") and not spec.reeval:
-        preds, result.infer = await infer(
-            model,
-            samples,
-            store,
-            pv,
-            force=spec.force_reinfer,
-            concurrency=spec.concurrency or None,
-            progress=spec.progress,
-        )
+        preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
     else:
         preds, result.infer = stored_predictions(model, samples, store, pv)
     result.tokens = token_totals(preds, model.price)
