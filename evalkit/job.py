@@ -19,7 +19,7 @@ from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.judges.base import Judge
 from evalkit.judges.reliability import RELIABILITY_FIELDS, run_reliability
-from evalkit.launch import infer_stage
+from evalkit.launch import infer_stage, is_follower
 from evalkit.models.base import Model
 from evalkit.preflight import check_replay, check_unread_media
 from evalkit.report import (
@@ -177,6 +177,8 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
     else:
         preds, result.infer = stored_predictions(model, samples, store, pv)
+    if is_follower():  # a torchrun rank other than 0 has stored its shard: rank 0 judges and reports
+        return result
     result.tokens = token_totals(preds, model.price)
     result.n_samples = len(samples) + len(errors)
     result.n_failed = len(errors) + sum(1 for s in samples if s.id not in preds or not preds[s.id].ok)

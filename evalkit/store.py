@@ -11,6 +11,19 @@ superseded when a later line holds the same sample and key (a retried failure, a
 where superseded lines outnumber live ones is compacted on load (``compact_log``: write new, fsync, rename, so
 a kill at any moment leaves the old or the new file, both complete). Records under other keys (another model
 config, another judge version) are history a run switched back reuses: compaction keeps them.
+
+Several workers (torchrun ranks, Ray actors): each appends to a part file of its own,
+``parts/predictions.<worker>.jsonl``, where ``<worker>`` names one process incarnation (start time, rank, host,
+pid), so two runs never append to one file and no lock is shared while predicting. Every read of predictions
+reads ``predictions.jsonl`` and then every part file in name order (= start order), so a run resumed with
+another number of workers, or as one process, reuses all of them. Where one (sample, key) has a record in
+several files, the rule is :func:`prefer`: an ok prediction beats a failed one, else the later file wins
+(within one file the last line wins, as ever). The coordinator merges the parts into ``predictions.jsonl``
+(:func:`merge_parts`): under the exclusive lock compaction takes, the winning lines of a part are appended,
+fsync'd, then the part is deleted; a kill between the two leaves lines that are in both files, identical, so
+every load reads the same predictions and a later merge or compaction removes the copies. Why one file per
+worker rather than one writer fed by the others: nothing to stream or acknowledge, a dead worker loses at most
+its torn last line, and the merge is an append that can be redone.
 """
 
 from __future__ import annotations
@@ -36,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+#: the folder of a run where each worker appends its predictions (``predictions.<worker>.jsonl``)
+PARTS = "parts"
 
 
 def safe_name(name: str) -> str:
@@ -338,10 +353,82 @@ def _without_prompt(rec: dict[str, Any]) -> Prediction:
     return Prediction.from_json(rec)
 
 
+def prefer(current: Prediction | None, new: Prediction) -> Prediction:
+    """Which of two predictions of one (sample, key) from two files stands: ok beats failed, else the later."""
+    if current is not None and current.ok and not new.ok:
+        return current
+    return new
+
+
+def part_paths(run_dir: Path) -> list[Path]:
+    """The workers' prediction part files of a run folder, in name order (their start order)."""
+    return sorted((run_dir / PARTS).glob("predictions.*.jsonl"))
+
+
+def merge_parts(main: Path, parts: list[Path]) -> list[Compaction]:
+    """Append the winning lines of each part file to ``main``, fsync, then delete the part (see the module doc).
+
+    Per (sample id, key), the last line of a part is appended unless ``main`` already holds an ok prediction and
+    that line is a failure (:func:`prefer`), so every load reads the same before and after.
+
+    Returns:
+        one entry per part: merged (``kept`` lines appended, ``dropped`` not), or ``skipped`` with why: a part a
+        worker still writes, or ``main`` while a run appends to it or a compaction holds it.
+    """
+    if not parts:
+        return []
+    main.parent.mkdir(parents=True, exist_ok=True)
+    with main.open("ab") as dst:
+        try:
+            fcntl.flock(dst.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return [Compaction(p, 0, 0, f"{main.name} is being written to (merged later)") for p in parts]
+        if os.fstat(dst.fileno()).st_ino != main.stat().st_ino:
+            return [Compaction(p, 0, 0, f"{main.name} was replaced meanwhile (merged later)") for p in parts]
+        _repair_tail(main)
+        ok = {_identity(rec): not rec.get("error") for _offset, rec in _scan(main)}
+        done = [_merge_part(part, dst, ok) for part in parts]
+    _fsync_dir(main.parent / PARTS)
+    return done
+
+
+def _merge_part(part: Path, dst: BinaryIO, ok: dict[tuple[str, str], bool]) -> Compaction:
+    try:
+        src = part.open("rb")
+    except FileNotFoundError:
+        return Compaction(part, 0, 0, "merged meanwhile")
+    with src:
+        try:
+            fcntl.flock(src.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return Compaction(part, 0, 0, "a worker is writing to it (merged later)")
+        last: dict[tuple[str, str], tuple[int, bool]] = {}
+        lines = 0
+        for offset, rec in _scan_file(src, part):
+            lines += 1
+            last[_identity(rec)] = (offset, not rec.get("error"))
+        keep = {off for ident, (off, good) in last.items() if good or not ok.get(ident, False)}
+        src.seek(0)
+        offset = 0
+        for raw in src:
+            if offset in keep:
+                dst.write(raw if raw.endswith(b"\n") else raw + b"\n")
+            offset += len(raw)
+        dst.flush()
+        os.fsync(dst.fileno())
+        for ident, (off, good) in last.items():
+            if off in keep:
+                ok[ident] = good
+        part.unlink()
+    log.info("%s: merged %d lines into %s, dropped %d", part, len(keep), dst.name, lines - len(keep))
+    return Compaction(part, len(keep), lines - len(keep))
+
+
 def compact_run(run_dir: Path) -> list[Compaction]:
-    """Compact the predictions and every judge's verdicts of one run folder."""
+    """Merge the workers' part files, then compact the predictions and every judge's verdicts of a run folder."""
+    merged = [c for c in merge_parts(run_dir / "predictions.jsonl", part_paths(run_dir)) if c.skipped]
     paths = [run_dir / "predictions.jsonl", *sorted(run_dir.glob("verdicts.*.jsonl"))]
-    return [compact_log(p) for p in paths if p.exists()]
+    return merged + [compact_log(p) for p in paths if p.exists()]
 
 
 class RunStore:
@@ -351,17 +438,40 @@ class RunStore:
         work_dir: the results root (``eval_results``).
         model: model entry name.
         dataset: dataset entry name.
+        worker: empty: predictions are appended to ``predictions.jsonl``; else the name of one worker process
+            (see :meth:`for_worker`), whose predictions go to its own part file.
     """
 
-    def __init__(self, work_dir: Path, model: str, dataset: str) -> None:
+    def __init__(self, work_dir: Path, model: str, dataset: str, worker: str = "") -> None:
         self.work_dir = work_dir
         self.model = model
         self.dataset = dataset
+        self.worker = worker
         self.dir = work_dir / safe_name(model) / safe_name(dataset)
+
+    def for_worker(self, worker: str) -> RunStore:
+        """The same run seen by one of several workers: it appends to its own part file, it reads everything."""
+        return RunStore(self.work_dir, self.model, self.dataset, worker)
 
     @property
     def predictions_path(self) -> Path:
+        """Where this store appends predictions: ``predictions.jsonl``, or the worker's part file."""
+        if self.worker:
+            return self.dir / PARTS / f"predictions.{safe_name(self.worker)}.jsonl"
+        return self.merged_predictions_path
+
+    @property
+    def merged_predictions_path(self) -> Path:
+        """``predictions.jsonl``: one process's predictions and the merged parts of several workers."""
         return self.dir / "predictions.jsonl"
+
+    def prediction_paths(self) -> list[Path]:
+        """Every file holding predictions of this run, in the order loads read them (see :func:`prefer`)."""
+        return [self.merged_predictions_path, *part_paths(self.dir)]
+
+    def merge_parts(self) -> list[Compaction]:
+        """Merge the workers' part files into ``predictions.jsonl`` (see :func:`merge_parts`)."""
+        return merge_parts(self.merged_predictions_path, part_paths(self.dir))
 
     def verdicts_path(self, judge: str) -> Path:
         return self.dir / f"verdicts.{safe_name(judge)}.jsonl"
@@ -414,16 +524,20 @@ class RunStore:
     def load_predictions(
         self, wanted: Mapping[str, str] | None = None, compact: bool = False, prompts: bool = True
     ) -> dict[tuple[str, str], Prediction]:
-        """(sample id, key) -> latest Prediction written for it.
+        """(sample id, key) -> latest Prediction written for it, over ``predictions.jsonl`` and the part files.
 
         Args:
             wanted: sample id -> its current key: only those records are read into objects; None: all.
-            compact: compact the file when superseded lines outnumber live ones.
+            compact: compact ``predictions.jsonl`` when superseded lines outnumber live ones.
             prompts: keep each request as sent (``prompt``); without it a loaded prediction costs about half
                 the memory, and a run never reads it back (it is in the file for people and reports).
         """
         make = Prediction.from_json if prompts else _without_prompt
-        return load_latest(self.predictions_path, make, wanted, compact)
+        out = load_latest(self.merged_predictions_path, make, wanted, compact)
+        for part in part_paths(self.dir):
+            for ident, pred in load_latest(part, make, wanted).items():
+                out[ident] = prefer(out.get(ident), pred)
+        return out
 
     def load_verdicts(
         self, judge: str, wanted: Mapping[str, str] | None = None, compact: bool = False

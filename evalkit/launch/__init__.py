@@ -1,7 +1,8 @@
 """How the infer stage of a job is spread: one process (default), torchrun ranks, or Ray actors.
 
 ``infer_stage`` is the one entry point ``job.run_job`` calls; each launcher lives in its own module and is
-imported only when used (torch.distributed and ray are optional).
+imported only when used (torch.distributed and ray are optional). Under torchrun (WORLD_SIZE > 1) every rank
+predicts its shard and only rank 0 goes on to judge (:func:`is_follower` is true on the others).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from evalkit.errors import ConfigError
+from evalkit.launch.torchrun import infer_torchrun, is_follower, rank_of
 from evalkit.runner import StageStats, infer
 
 if TYPE_CHECKING:
@@ -18,11 +21,18 @@ if TYPE_CHECKING:
     from evalkit.store import RunStore
     from evalkit.types import Prediction, Sample
 
+__all__ = ["infer_stage", "is_follower"]
+
 
 async def infer_stage(
     cfg: Config, spec: JobSpec, model: Model, samples: Sequence[Sample], store: RunStore, prompt_version: str
 ) -> tuple[dict[str, Prediction], StageStats]:
     """Predict the samples of one job with the launcher ``spec`` asks for; returns what ``runner.infer`` returns."""
+    world = rank_of().world
+    if spec.launcher == "ray" and world > 1:
+        raise ConfigError(f"--launcher ray under torchrun (WORLD_SIZE={world}): start one process, Ray spreads it")
+    if world > 1:
+        return await infer_torchrun(spec, model, samples, store, prompt_version)
     if spec.launcher == "ray":
         from evalkit.launch.ray_launch import infer_ray
 

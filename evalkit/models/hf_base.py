@@ -43,9 +43,9 @@ class HFOptions:
     Attributes:
         model_path: a local checkpoint folder or a hub id (the hub is only reached when the folder is not local).
         dtype: auto (bfloat16 on GPU, float32 on CPU), float32, bfloat16 or float16.
-        device: auto (cuda when available), cpu or cuda.
+        device: auto (cuda when available), cpu or cuda; under torchrun cuda is ``cuda:LOCAL_RANK``.
         device_map: on cuda, the ``from_pretrained`` device map (``auto`` spreads a large model over the GPUs);
-            empty: everything on the first GPU.
+            empty: everything on the first GPU (under torchrun: on the rank's GPU).
         attn_implementation: transformers attention kernel (``sdpa``, ``eager``, ``flash_attention_2``); empty:
             the library's default.
         trust_remote_code: run code shipped with the checkpoint (off unless you trust it).
@@ -213,19 +213,23 @@ class HFModel(Model):
         import torch
         import transformers
 
+        from evalkit.launch.torchrun import cuda_device
+
         opts = self.options
         device = opts.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         elif device == "cuda" and not torch.cuda.is_available():
             raise ConfigError(f"models.{self.name}.device: cuda asked for, but torch sees no GPU")
-        name = opts.dtype if opts.dtype != "auto" else ("bfloat16" if device == "cuda" else "float32")
+        if device == "cuda":
+            device = cuda_device()  # each torchrun rank on its own GPU: cuda:LOCAL_RANK
+        name = opts.dtype if opts.dtype != "auto" else ("bfloat16" if device != "cpu" else "float32")
         dtype = getattr(torch, name)
         kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": opts.trust_remote_code}
         if opts.attn_implementation:
             kwargs["attn_implementation"] = opts.attn_implementation
-        if device == "cuda":
-            kwargs["device_map"] = opts.device_map or "cuda"
+        if device != "cpu":
+            kwargs["device_map"] = opts.device_map or device
         processor = transformers.AutoProcessor.from_pretrained(
             opts.model_path, trust_remote_code=opts.trust_remote_code
         )
