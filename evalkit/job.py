@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.judges.base import Judge
 from evalkit.judges.reliability import RELIABILITY_FIELDS, run_reliability
 from evalkit.launch import infer_stage, is_follower
+from evalkit.limiter import endpoint_snapshot
 from evalkit.models.base import Model
 from evalkit.preflight import check_replay, check_unread_media
 from evalkit.report import (
@@ -33,7 +35,7 @@ from evalkit.report import (
     report_rows,
     sample_rows,
 )
-from evalkit.runner import StageStats, evaluate, stored_predictions
+from evalkit.runner import StageStats, evaluate, infer_and_judge, pipelines, stored_predictions
 from evalkit.scoring import N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
 from evalkit.stats import CLT_MIN_CLUSTERS
 from evalkit.store import RunStore, write_atomic
@@ -173,7 +175,20 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         raise ConfigError(f"no judge for dataset {spec.dataset}: pass --judge or set datasets.{spec.dataset}.judge")
     if spec.mode != "infer" or spec.reeval:
         judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
-    if spec.mode in ("all", "infer") and not spec.reeval:
+    verdicts: dict[str, Verdict] | None = None
+    if judge is not None and _pipelined(spec, judge):
+        both = await infer_and_judge(
+            model,
+            judge,
+            samples,
+            store,
+            pv,
+            force=spec.force_reinfer,
+            concurrency=spec.concurrency or None,
+            progress=spec.progress,
+        )
+        preds, result.infer, verdicts, result.judge = both.preds, both.infer, both.verdicts, both.judge
+    elif spec.mode in ("all", "infer") and not spec.reeval:
         preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
     else:
         preds, result.infer = stored_predictions(model, samples, store, pv)
@@ -184,9 +199,16 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     result.n_failed = len(errors) + sum(1 for s in samples if s.id not in preds or not preds[s.id].ok)
     if judge is None:
         return result
-    verdicts, result.judge = await evaluate(
-        judge, samples, preds, store, reeval=spec.reeval, concurrency=spec.concurrency or None, progress=spec.progress
-    )
+    if verdicts is None:
+        verdicts, result.judge = await evaluate(
+            judge,
+            samples,
+            preds,
+            store,
+            reeval=spec.reeval,
+            concurrency=spec.concurrency or None,
+            progress=spec.progress,
+        )
     result.judge_name = judge_name
     await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result)
     judge_entry = {
@@ -208,10 +230,20 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         "unread_media": result.unread_media,
         "unread_media_policy": model.unread_media_policy,
         "tokens": result.tokens,
+        "endpoints": endpoint_snapshot(),  # per endpoint: the concurrency its limiter settled on, 429s seen
     }
     write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
     result.mean_latency_s = _mean_latency(preds)
     return result
+
+
+def _pipelined(spec: JobSpec, judge: Judge) -> bool:
+    """Judge each prediction as it is stored: a plain one-process infer + judge run with a judge that allows it.
+
+    Ray and torchrun runs judge once every shard is in (on the driver / rank 0).
+    """
+    one_process = spec.launcher == "local" and os.environ.get("WORLD_SIZE", "1") in ("", "1")
+    return spec.mode == "all" and not spec.reeval and one_process and pipelines(judge)
 
 
 def _load(dataset: Dataset, limit: int) -> tuple[list[Sample], list[RecordError], RunFacts]:

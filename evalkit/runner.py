@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -76,10 +76,12 @@ async def _produce(
     desc: str,
     progress: bool,
     kept: Callable[[R], R] | None = None,
+    stored: Callable[[Sample, R], None] | None = None,
 ) -> None:
     """Make one record per sample in the pool and append each to ``path`` the moment it exists.
 
-    ``kept`` gives what stays in memory once the record is stored (default: the record itself).
+    ``kept`` gives what stays in memory once the record is stored (default: the record itself); ``stored`` is
+    called with each record once it is in the file (pipelined judging picks it up there).
     """
     with AppendLog(path) as log:
 
@@ -89,8 +91,85 @@ async def _produce(
             current[s.id] = kept(rec) if kept else rec
             stats.ran += 1
             stats.failed += not rec.ok
+            if stored is not None:
+                stored(s, current[s.id])
 
         await run_pool(todo, one, concurrency, desc, progress)
+
+
+@dataclass
+class InferPlan:
+    """What an infer stage will do: each sample's prediction key, the stored predictions it reuses, the rest.
+
+    Attributes:
+        keys: sample id -> its current prediction key.
+        current: sample id -> the reused stored Prediction (new ones are added as they are made).
+        todo: the samples to predict now.
+        stats: the stage counts (``total`` and ``reused`` set).
+    """
+
+    keys: dict[str, str]
+    current: dict[str, Prediction]
+    todo: list[Sample]
+    stats: StageStats
+
+
+def plan_infer(
+    model: Model, samples: Sequence[Sample], store: RunStore, prompt_version: str, force: bool = False
+) -> InferPlan:
+    """Match every sample to its stored prediction: one with no successful prediction under its key is to do."""
+    keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
+    stored = store.load_predictions(wanted=keys, compact=True, prompts=False)
+    current: dict[str, Prediction] = {}
+    todo: list[Sample] = []
+    for s in samples:
+        p = stored.get((s.id, keys[s.id]))
+        if p is not None and p.ok and not force:
+            current[s.id] = p
+        else:
+            todo.append(s)
+    return InferPlan(keys, current, todo, StageStats(total=len(samples), reused=len(current)))
+
+
+async def run_infer(
+    model: Model,
+    plan: InferPlan,
+    store: RunStore,
+    concurrency: int | None = None,
+    progress: bool = True,
+    stored: Callable[[Sample, Prediction], None] | None = None,
+    started: bool = False,
+) -> None:
+    """Predict ``plan.todo``, storing each prediction the moment it exists (then calling ``stored`` with it).
+
+    ``started``: the caller started the model and closes it; else this starts and closes it around the work.
+    """
+    if not plan.todo:
+        return
+    if not started:
+        await model.start()
+    try:
+
+        async def predict(s: Sample) -> Prediction:
+            return await model.predict(s, plan.keys[s.id])
+
+        conc = concurrency or model.concurrency
+        desc = f"infer {model.name}"
+        await _produce(
+            plan.todo,
+            predict,
+            store.predictions_path,
+            plan.current,
+            plan.stats,
+            conc,
+            desc,
+            progress,
+            _without_prompt,
+            stored,
+        )
+    finally:
+        if not started:
+            await model.close()
 
 
 async def infer(
@@ -108,31 +187,9 @@ async def infer(
     Returns:
         sample id -> the current Prediction (reused or new), and the stage counts.
     """
-    keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    stored = store.load_predictions(wanted=keys, compact=True, prompts=False)
-    current: dict[str, Prediction] = {}
-    todo: list[Sample] = []
-    for s in samples:
-        p = stored.get((s.id, keys[s.id]))
-        if p is not None and p.ok and not force:
-            current[s.id] = p
-        else:
-            todo.append(s)
-    stats = StageStats(total=len(samples), reused=len(current))
-    if not todo:
-        return current, stats
-    await model.start()
-    try:
-
-        async def predict(s: Sample) -> Prediction:
-            return await model.predict(s, keys[s.id])
-
-        conc = concurrency or model.concurrency
-        desc = f"infer {model.name}"
-        await _produce(todo, predict, store.predictions_path, current, stats, conc, desc, progress, _without_prompt)
-    finally:
-        await model.close()
-    return current, stats
+    plan = plan_infer(model, samples, store, prompt_version, force)
+    await run_infer(model, plan, store, concurrency, progress)
+    return plan.current, plan.stats
 
 
 def _without_prompt(p: Prediction) -> Prediction:
@@ -158,6 +215,21 @@ def stored_predictions(
     return out, StageStats(total=len(samples), reused=len(out))
 
 
+def pipelines(judge: Judge) -> bool:
+    """True when ``judge`` can score each prediction as it is stored: it needs no view of the whole corpus first."""
+    return type(judge).prepare is Judge.prepare
+
+
+def _reusable_verdicts(
+    judge: Judge, store: RunStore, keys: dict[str, str], reeval: bool
+) -> dict[tuple[str, str], Verdict]:
+    """The stored verdicts under ``keys`` (none with ``reeval``, whose extra lines get compacted when due)."""
+    if reeval:  # reuses no stored verdict; each reeval adds a line per sample: compacted when mostly history
+        store.compact_verdicts_if_due(judge.name, keys)
+        return {}
+    return store.load_verdicts(judge.name, wanted=keys, compact=True)
+
+
 async def evaluate(
     judge: Judge,
     samples: Sequence[Sample],
@@ -174,11 +246,7 @@ async def evaluate(
     """
     judge.prepare(samples, preds)
     keys = {s.id: judge.verdict_key(preds[s.id]) for s in samples if s.id in preds}
-    stored: dict[tuple[str, str], Verdict] = {}
-    if reeval:  # reuses no stored verdict; each reeval adds a line per sample: compacted when mostly history
-        store.compact_verdicts_if_due(judge.name, keys)
-    else:
-        stored = store.load_verdicts(judge.name, wanted=keys, compact=True)
+    stored = _reusable_verdicts(judge, store, keys, reeval)
     current: dict[str, Verdict] = {}
     todo: list[Sample] = []
     for s in samples:
@@ -204,3 +272,118 @@ async def evaluate(
     finally:
         await judge.close()
     return current, stats
+
+
+@dataclass
+class Judged:
+    """What a pipelined infer + judge stage produced (the two stages' results side by side)."""
+
+    preds: dict[str, Prediction]
+    infer: StageStats
+    verdicts: dict[str, Verdict]
+    judge: StageStats
+
+
+async def infer_and_judge(
+    model: Model,
+    judge: Judge,
+    samples: Sequence[Sample],
+    store: RunStore,
+    prompt_version: str,
+    *,
+    force: bool = False,
+    concurrency: int | None = None,
+    progress: bool = True,
+) -> Judged:
+    """Infer and judge at once: each prediction is judged as soon as it is stored, not after the last one.
+
+    For judges that need no view of the whole corpus (:func:`pipelines`). Stored predictions with a stored verdict
+    are reused as in ``infer`` then ``evaluate``; the stored ones without are judged from the start; a prediction
+    made now is judged as it is stored (it looks up no stored verdict: that would mean reading every stored one).
+    With an LLM judge on another endpoint the wall time approaches the longer of the two stages, not their sum.
+    """
+    if not pipelines(judge):
+        raise ValueError(f"judge {judge.name} sees the whole corpus first (prepare): it cannot be pipelined")
+    plan = plan_infer(model, samples, store, prompt_version, force)
+    reused = {sid: judge.verdict_key(p) for sid, p in plan.current.items()}
+    stored = _reusable_verdicts(judge, store, reused, reeval=False)
+    verdicts: dict[str, Verdict] = {}
+    queue: asyncio.Queue[Sample] = asyncio.Queue()
+    for s in samples:
+        if s.id in reused:
+            v = stored.get((s.id, reused[s.id]))
+            if v is not None and v.ok:
+                verdicts[s.id] = v
+            else:
+                queue.put_nowait(s)
+    del stored
+    jstats = StageStats(total=len(samples), reused=len(verdicts))
+    n_judge = queue.qsize() + len(plan.todo)  # every sample predicted now is judged, answer or failure
+    try:
+        if plan.todo:  # the model first: a model that cannot start is the error the user sees
+            await model.start()
+        if n_judge:
+            await judge.start()
+        stages = [
+            run_infer(model, plan, store, concurrency, progress, stored=lambda s, _p: queue.put_nowait(s), started=True)
+        ]
+        if n_judge:
+
+            async def verdict(s: Sample) -> Verdict:
+                return await judge.judge(s, plan.current[s.id])
+
+            conc = concurrency or judge.concurrency
+            path = store.verdicts_path(judge.name)
+            desc = f"judge {judge.name}"
+            stages.append(_produce_stream(queue, n_judge, verdict, path, verdicts, jstats, conc, desc, progress))
+        await _together(stages)
+    finally:
+        closing = [m.close() for m, used in ((model, plan.todo), (judge, n_judge)) if used]
+        await asyncio.gather(*closing, return_exceptions=True)
+    return Judged(plan.current, plan.stats, verdicts, jstats)
+
+
+async def _together(coros: list[Coroutine[Any, Any, None]]) -> None:
+    """Run ``coros`` at once; the first to fail cancels the others and its own exception is raised as it is."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def _produce_stream(
+    queue: asyncio.Queue[Sample],
+    total: int,
+    make: Callable[[Sample], Awaitable[Verdict]],
+    path: Path,
+    current: dict[str, Verdict],
+    stats: StageStats,
+    concurrency: int,
+    desc: str,
+    progress: bool,
+) -> None:
+    """``_produce`` over samples that arrive on ``queue`` (``total`` of them): each record stored as it exists."""
+    bar = tqdm(total=total, desc=desc, unit="sample", disable=not progress, dynamic_ncols=True)
+    left = total
+    with AppendLog(path) as log:
+
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1  # claimed before waiting: the workers never wait for more samples than will come
+                s = await queue.get()
+                rec = await make(s)
+                log.append(rec.to_json())
+                current[s.id] = rec
+                stats.ran += 1
+                stats.failed += not rec.ok
+                bar.update()
+
+        try:
+            await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, total)))))
+        finally:
+            bar.close()

@@ -119,10 +119,15 @@ class Judge:
         return {}
 
     def verdict_key(self, pred: Prediction) -> str:
-        """Hash of the judge identity and the judged prediction."""
+        """Hash of the judge identity and the judged prediction: its key and its answer (text, media, error).
+
+        The answer is in the key because a prediction made again under an unchanged key (``--force-reinfer``, a
+        sampling model) may say something else: a verdict stored for the old answer is not the new one's.
+        """
         if not self._identity_hash:  # the judge's config is fixed once built: hash it once
             self._identity_hash = stable_hash(self.identity(), 32)
-        return stable_hash({"judge": self._identity_hash, "pred": pred.key})
+        parts = [[p.type, p.value, p.tag] for p in pred.parts]
+        return stable_hash({"judge": self._identity_hash, "pred": pred.key, "answer": [pred.text, parts, pred.error]})
 
     def prepare(self, samples: Sequence[Sample], preds: dict[str, Prediction]) -> None:
         """See the whole corpus before any verdict key is computed (corpus statistics such as CIDEr's IDF).
