@@ -20,7 +20,6 @@ from evalkit.errors import ConfigError, EvalkitError
 from evalkit.factory import import_plugins
 from evalkit.job import SUMMARY_HEAD, JobResult, JobSpec, run_job, summary_lines
 from evalkit.judges import JUDGES
-from evalkit.leaderboard import write_leaderboard
 from evalkit.models import MODELS
 from evalkit.store import RunStore, compact_run
 
@@ -242,6 +241,13 @@ def _add_serve_flags(p: argparse.ArgumentParser) -> None:
         help="seconds to wait for the server to answer (default: 1800; weights may be downloading)",
     )
     g.add_argument("--ready-file", type=Path, metavar="PATH", help="write the base URL here once the server answers")
+    g.add_argument(
+        "--data-parallel-size",
+        type=int,
+        metavar="N",
+        help="vLLM data parallelism: N engine copies behind the port, each over the entry's tensor_parallel_size "
+        "GPUs (default: vLLM's, one)",
+    )
 
 
 def _list(cfg: Config, what: str) -> None:
@@ -348,7 +354,7 @@ def _serve(args: argparse.Namespace, cfg: Config, work_dir: Path) -> int:
     models = args.model or [cfg.defaults.get("model", "smollm2-cpu")]
     if len(models) != 1:
         raise ConfigError(f"serve starts one model, got {len(models)}: {' '.join(models)}")
-    plan = plan_serve(cfg, models[0], args.port)
+    plan = plan_serve(cfg, models[0], args.port, args.data_parallel_size)
     if args.dry_run:
         print(plan.command_text())
         if plan.note:
@@ -521,6 +527,8 @@ def _main(args: argparse.Namespace) -> int:
                 "take folders"
             )
         if args.command == "leaderboard":
+            from evalkit.leaderboard import write_leaderboard
+
             n = write_leaderboard(work_dir, _leaderboard_file(args.output), html=args.html)
             page = f" and {args.output.parent / 'leaderboard.html'}" if args.html else ""
             print(f"wrote {args.output}{page} from {n} report(s) under {work_dir}")

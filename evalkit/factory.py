@@ -6,6 +6,7 @@ import dataclasses
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +56,44 @@ def _entry(entries: dict[str, Entry], name: str, kind: str, registry_names: list
     raise ConfigError(f"unknown {kind} {name!r}{hint} (see: python run.py --list {kind}s)")
 
 
-def _option_owners(registry: Registry[Any], kind: str) -> dict[str, list[str]]:
-    """Option key -> the registered classes (``backend openai``) whose ``Options`` take it."""
-    owners: dict[str, list[str]] = {}
-    for name in registry:
-        options = getattr(registry.get(name), "Options", None)
-        if dataclasses.is_dataclass(options):
-            for f in dataclasses.fields(options):
-                owners.setdefault(f.name, []).append(f"{kind} {name}")
-    return owners
+class _OptionOwners(Mapping[str, list[str]]):
+    """Option key -> the registered classes (``backend openai``) whose ``Options`` take it.
+
+    Built on first use only: it names the nearest valid key of a misspelt option, and building it imports every
+    registered class (a run with valid options imports only what it uses). Classes that cannot be imported (a
+    missing optional package) are left out.
+    """
+
+    def __init__(self, registry: Registry[Any], kind: str) -> None:
+        self.registry, self.kind = registry, kind
+        self._owners: dict[str, list[str]] | None = None
+
+    def _built(self) -> dict[str, list[str]]:
+        if self._owners is None:
+            self._owners = {}
+            for name in self.registry:
+                try:
+                    options = getattr(self.registry.get(name), "Options", None)
+                except ConfigError:
+                    continue
+                if dataclasses.is_dataclass(options):
+                    for f in dataclasses.fields(options):
+                        self._owners.setdefault(f.name, []).append(f"{self.kind} {name}")
+        return self._owners
+
+    def __getitem__(self, key: str) -> list[str]:
+        return self._built()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+
+def _option_owners(registry: Registry[Any], kind: str) -> Mapping[str, list[str]]:
+    """Option key -> the registered classes whose ``Options`` take it (computed only if asked)."""
+    return _OptionOwners(registry, kind)
 
 
 def build_model(cfg: Config, name: str, overrides: dict[str, Any] | None = None) -> Model:

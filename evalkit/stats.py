@@ -31,8 +31,6 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats as sps
-from scipy.special import ndtr, ndtri
 
 SMALL_N = 30
 """Below this many clusters (items when unclustered) an interval is marked approximate."""
@@ -182,6 +180,8 @@ def _bca_quantiles(value: float, boot: np.ndarray, jack: np.ndarray, level: floa
     for a nominal 95 % in bench/stats.py); BCa corrects the median bias (``z0``, from the bootstrap) and the
     skewness (acceleration ``a``, from the leave-one-cluster-out jackknife ``jack``).
     """
+    from scipy.special import ndtr, ndtri  # here, not at the top: scipy costs a run's start 0.1-0.5 s
+
     below = (np.sum(boot < value) + 0.5 * np.sum(boot == value)) / boot.size
     z0 = float(ndtri(np.clip(below, 0.5 / boot.size, 1 - 0.5 / boot.size)))
     jack = jack[np.isfinite(jack)]
@@ -262,7 +262,9 @@ def _clt_interval(sa: np.ndarray, sd: np.ndarray, value: float, level: float, n:
     method = f"CLT, cluster-robust ({k} {_unit(clusters)}s >= {CLT_MIN_CLUSTERS})"
     if se == 0.0:
         return Interval(value, None, None, None, method, n, k, "all values equal: no interval")
-    half = float(sps.t.ppf(0.5 + level / 2, k - 1)) * se
+    from scipy.special import stdtrit  # the t quantile (what scipy.stats.t.ppf computes), imported when needed
+
+    half = float(stdtrit(k - 1, 0.5 + level / 2)) * se
     return Interval(value, se, value - half, value + half, method, n, k)
 
 
@@ -444,8 +446,10 @@ def mde(stderr: float | None, n_clusters: int, alpha: float = 0.05, power: float
     """
     if stderr is None or n_clusters < 2:
         return None
+    from scipy.special import stdtrit  # the t quantile (what scipy.stats.t.ppf computes), imported when needed
+
     df = n_clusters - 1
-    return float((sps.t.ppf(1 - alpha / 2, df) + sps.t.ppf(power, df)) * stderr)
+    return float((stdtrit(df, 1 - alpha / 2) + stdtrit(df, power)) * stderr)
 
 
 def _flip_p(hits: np.ndarray | int, rows: int, exact: bool) -> np.ndarray | float:
