@@ -4,6 +4,10 @@ The command line comes from the model's settings in :mod:`evalkit.models.catalog
 mapping overrides them once the OpenAI backend's options carry one; an entry outside the catalog may give a
 ``serve_command`` that starts with ``vllm serve``). The server runs as a child process group, is polled until
 ``GET /v1/models`` answers, and is stopped on Ctrl-C or SIGTERM, so nothing outlives the command.
+
+``--data-parallel-size N`` adds vLLM's own data parallelism (N engine copies behind the one port, each split over
+the entry's ``tensor_parallel_size`` GPUs). An entry whose ``base_url`` lists replicas (separate servers) is
+served at the first one's port unless ``--port`` says otherwise.
 """
 
 from __future__ import annotations
@@ -73,31 +77,54 @@ def _port_of(base_url: str) -> int:
     return parsed.port or DEFAULT_PORT
 
 
-def _with_port(argv: list[str], port: int) -> list[str]:
+def _with_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    """``argv`` with ``flag``'s value set to ``value`` (replaced where given, else appended)."""
     out = list(argv)
     for i, arg in enumerate(out):
-        if arg == "--port" and i + 1 < len(out):
-            out[i + 1] = str(port)
+        if arg == flag and i + 1 < len(out):
+            out[i + 1] = value
             return out
-        if arg.startswith("--port="):
-            out[i] = f"--port={port}"
+        if arg.startswith(f"{flag}="):
+            out[i] = f"{flag}={value}"
             return out
-    return [*out, "--port", str(port)]
+    return [*out, flag, value]
 
 
-def plan_serve(cfg: Config, name: str, port: int | None = None) -> ServePlan:
+def _with_port(argv: list[str], port: int) -> list[str]:
+    return _with_flag(argv, "--port", str(port))
+
+
+def _first_url(value: Any) -> str:
+    """The entry's ``base_url``, or the first of its replicas."""
+    if isinstance(value, list | tuple):
+        value = value[0] if value else ""
+    return str(value or f"http://localhost:{DEFAULT_PORT}/v1")
+
+
+def plan_serve(cfg: Config, name: str, port: int | None = None, data_parallel_size: int | None = None) -> ServePlan:
     """Build the ``vllm serve`` command for a model entry.
 
     Args:
         cfg: the loaded config.
         name: a ``models:`` entry.
         port: listen port; default: the port of the entry's ``base_url`` (8000 if it names none).
+        data_parallel_size: vLLM's ``--data-parallel-size`` (engine copies behind the port); None: vLLM's default.
 
     Raises:
         ConfigError: the entry is unknown, is started by evalkit itself, or has no vLLM settings.
     """
+    if data_parallel_size is not None and data_parallel_size < 1:
+        raise ConfigError(f"--data-parallel-size must be at least 1; got {data_parallel_size}")
+    plan = _plan(cfg, name, port)
+    if data_parallel_size is None:
+        return plan
+    argv = _with_flag(plan.argv, "--data-parallel-size", str(data_parallel_size))
+    return ServePlan(plan.name, argv, plan.port, plan.env, plan.note)
+
+
+def _plan(cfg: Config, name: str, port: int | None) -> ServePlan:
     opts = _entry_options(cfg, name)
-    base_url = str(opts.get("base_url") or f"http://localhost:{DEFAULT_PORT}/v1")
+    base_url = _first_url(opts.get("base_url"))
     chosen = port if port is not None else _port_of(base_url)
     env = {"HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "0")}  # vLLM may need to fetch the weights
     if opts.get("embedded"):

@@ -1,7 +1,9 @@
 """OpenAI-compatible chat backend: vLLM, llama.cpp's server, the OpenAI API and any compatible endpoint.
 
-Async over one aiohttp session; the runner bounds how many requests are in flight. Retries with exponential
-backoff and jitter on 429, 5xx, timeouts and dropped connections, honouring ``Retry-After``.
+Async over one aiohttp session; the runner bounds how many requests are in flight and the endpoint's shared
+:mod:`evalkit.limiter` how many of them are on the wire. Retries with exponential backoff and jitter on 429, 5xx,
+timeouts and dropped connections, honouring ``Retry-After``. Several ``base_url``s are replicas of one model
+(:mod:`evalkit.models.replicas`): requests go to the least loaded, a failing replica's retries to another.
 """
 
 from __future__ import annotations
@@ -10,23 +12,28 @@ import asyncio
 import json
 import os
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from evalkit.errors import ModelError
+from evalkit.errors import ConfigError, ModelError
+from evalkit.limiter import Limiter, check_bounds, endpoint_of, limiter_for
 from evalkit.mediaproc.budget import MediaBudget
 from evalkit.mediaproc.cache import MediaCache
 from evalkit.models.base import MODELS, Model
 from evalkit.models.describe_media import MediaDescriber
 from evalkit.models.openai_audio import AudioOut
 from evalkit.models.openai_messages import Converted, MediaPlan, not_read_reason, to_openai_content
+from evalkit.models.replicas import Replica, ReplicaPool
 from evalkit.render.produce import Producer
 from evalkit.types import Generation, Msg, Part, Sample
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+#: statuses that say "too many requests": the endpoint's limiter cuts its limit
+OVERLOAD_STATUS = {429: "throttled", 503: "unavailable", 504: "unavailable"}
 #: wire forms of a JSON-schema reply format, tried in this order when probing an endpoint
 SCHEMA_FORMS = ("openai", "llama-cpp")
 _PROBE_SCHEMA: dict[str, Any] = {
@@ -58,7 +65,8 @@ class OpenAIOptions:
     """Config keys of an OpenAI-compatible model entry.
 
     Attributes:
-        base_url: endpoint root ending in ``/v1``.
+        base_url: endpoint root ending in ``/v1``, or a list of them: replicas of one model (vLLM servers on
+            several GPUs or nodes), balanced by least outstanding requests. Not part of the prediction key.
         model: the model name the server knows (``Qwen/Qwen2.5-Omni-3B``, ``gpt-4o-mini``).
         api_key_env: name of the environment variable holding the key; empty for local servers.
         modalities: part types the model reads; others become a text note recorded on the Prediction.
@@ -67,7 +75,10 @@ class OpenAIOptions:
         timeout_s: per-request timeout.
         max_retries: retries after the first attempt on retryable failures.
         backoff_s: first backoff; doubles each retry, with jitter, capped at 60 s.
-        concurrency: requests in flight at once.
+        concurrency: requests in flight at once; with ``adaptive``, the ceiling of each endpoint's limit.
+        concurrency_floor: with ``adaptive``, the lowest limit an endpoint's 429s, 503s and timeouts may cut to.
+        adaptive: share one AIMD limiter per endpoint (:mod:`evalkit.limiter`) with every other entry calling it;
+            off: ``concurrency`` requests in flight whatever the endpoint answers.
         serve_command: the command that starts the server, printed when nothing answers at base_url.
         embedded: ``smollm2`` to have evalkit start llama.cpp's server on loopback (CPU default).
         describe_media: modality -> CPU captioner for media the model cannot read (``audio: whisper-cpu``);
@@ -91,7 +102,7 @@ class OpenAIOptions:
             refuses is told once and answered in text from then on.
     """
 
-    base_url: str = "http://localhost:8000/v1"
+    base_url: str | tuple[str, ...] = "http://localhost:8000/v1"
     model: str = ""
     api_key_env: str = ""
     modalities: tuple[str, ...] = ("text",)
@@ -101,6 +112,8 @@ class OpenAIOptions:
     max_retries: int = 4
     backoff_s: float = 1.0
     concurrency: int = 8
+    concurrency_floor: int = 1
+    adaptive: bool = True
     serve_command: str = ""
     embedded: str = ""
     describe_media: dict[str, str] = field(default_factory=dict)
@@ -112,13 +125,43 @@ class OpenAIOptions:
     produce_marks: bool = True
     audio_out: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        urls = self.urls
+        if not urls:
+            raise ConfigError("base_url: give at least one URL")
+        for url in urls:
+            try:
+                endpoint_of(url)
+            except ConfigError:
+                raise ConfigError(f"base_url: {url!r} is not an http:// or https:// URL") from None
+        if len(set(urls)) != len(urls):
+            raise ConfigError(f"base_url: a replica is listed twice: {', '.join(urls)}")
+        check_bounds(self.concurrency_floor, self.concurrency, "concurrency_floor", "concurrency")
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The replicas' roots, without trailing slashes."""
+        given = (self.base_url,) if isinstance(self.base_url, str) else self.base_url
+        return tuple(u.rstrip("/") for u in given)
+
 
 class RetryableError(Exception):
-    """A failure worth another try (429, 5xx, timeout, dropped connection)."""
+    """A failure worth another try (429, 5xx, timeout, dropped connection).
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    Args:
+        message: what happened.
+        retry_after: the server's Retry-After in seconds, if any.
+        overload: the limiter's name for a "too many requests" signal (``throttled``, ``unavailable``,
+            ``timeout``), or "".
+        fault: the replica itself failed (dropped connection, 5xx): cool it down, retry on another.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None, overload: str = "", fault: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.overload = overload
+        self.fault = fault
+        self.url = ""  # the replica it happened on, set by the model
 
 
 def retry_after(headers: Any) -> float | None:
@@ -149,6 +192,8 @@ class OpenAICompatModel(Model):
             "max_retries",
             "backoff_s",
             "concurrency",
+            "concurrency_floor",
+            "adaptive",
             "serve_command",
             "serve",
             "unread_media",
@@ -158,7 +203,8 @@ class OpenAICompatModel(Model):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.base_url = self.options.base_url.rstrip("/")
+        self._pool = ReplicaPool(self.options.urls)
+        self.base_url = self.options.urls[0]  # named in messages; requests go to the pool's pick
         self._session: aiohttp.ClientSession | None = None
         self._server: Any = None
         self.requests_sent = 0
@@ -209,22 +255,42 @@ class OpenAICompatModel(Model):
 
         self._server = await asyncio.to_thread(start_smollm2_server)
         self.base_url = self._server.base_url.rstrip("/")
+        self._pool = ReplicaPool([self.base_url])
 
     async def _check_endpoint(self) -> None:
+        """Every replica is asked for ``/models``; silent ones start cooled down, none answering is an error."""
+        replicas = self._pool.replicas
+        answered = await asyncio.gather(*(self._answers(r.url) for r in replicas), return_exceptions=True)
+        for outcome in answered:
+            if isinstance(outcome, BaseException):
+                await self.close()
+                raise outcome
+        if not any(answered):
+            await self.close()
+            hint = self.options.serve_command or "an OpenAI-compatible server"
+            where = " or ".join(r.url for r in replicas)
+            raise ModelError(f"model {self.name}: nothing answers at {where}. Start it with: {hint}")
+        for replica, ok in zip(replicas, answered, strict=True):
+            if not ok:
+                self._pool.mark(replica, failed=True)
+                print(
+                    f"note: model {self.name}: nothing answers at {replica.url}; using the other replicas", flush=True
+                )
+
+    async def _answers(self, url: str) -> bool:
         assert self._session is not None
         try:
             async with self._session.get(
-                f"{self.base_url}/models", headers=self._headers(), timeout=aiohttp.ClientTimeout(total=10)
+                f"{url}/models", headers=self._headers(), timeout=aiohttp.ClientTimeout(total=10)
             ) as resp:
                 if resp.status in (401, 403):
                     raise ModelError(
-                        f"model {self.name}: {self.base_url} refused the API key (HTTP {resp.status}); "
+                        f"model {self.name}: {url} refused the API key (HTTP {resp.status}); "
                         f"set {self.options.api_key_env or 'the key variable'} in the environment or .env"
                     )
         except (TimeoutError, aiohttp.ClientConnectionError):
-            await self.close()
-            hint = self.options.serve_command or "an OpenAI-compatible server"
-            raise ModelError(f"model {self.name}: nothing answers at {self.base_url}. Start it with: {hint}") from None
+            return False
+        return True
 
     async def close(self) -> None:
         if self._session is not None:
@@ -369,29 +435,70 @@ class OpenAICompatModel(Model):
 
     async def _post_with_retries(self, body: dict[str, Any]) -> dict[str, Any]:
         attempt = 0
+        tried: set[str] = set()
         while True:
             try:
-                return await self._post(body)
+                return await self._post(body, avoid=tried)
             except RetryableError as exc:
+                tried.add(exc.url)
+                if exc.fault and self._pool.another_healthy(tried):
+                    continue  # a failing replica: another one takes the request at once, no attempt spent
                 attempt += 1
                 if attempt > self.options.max_retries:
                     raise RetryableError(f"gave up after {attempt} attempts: {exc}") from None
                 await asyncio.sleep(backoff_delay(attempt, self.options.backoff_s, exc.retry_after))
+                if len(tried) >= len(self._pool):
+                    tried.clear()  # every replica failed once: any may take the next try
 
-    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+    def _limiter(self, url: str) -> Limiter | None:
+        if not self.options.adaptive:
+            return None
+        return limiter_for(url, self.options.concurrency_floor, max(1, self.concurrency))
+
+    async def _post(self, body: dict[str, Any], avoid: set[str] | None = None) -> dict[str, Any]:
+        """One request to the replica the pool picks, through its endpoint's limiter."""
         if self._session is None:
             raise ModelError(f"model {self.name} was not started")
+        replica = self._pool.pick(avoid or ())
+        failed = False
+        try:
+            limiter = self._limiter(replica.url)
+            if limiter is None:
+                return await self._send(replica, body)
+            async with limiter.slot() as generation:
+                t0 = time.monotonic()
+                try:
+                    data = await self._send(replica, body)
+                except RetryableError as exc:
+                    if exc.overload:
+                        limiter.on_overload(exc.overload, generation, exc.retry_after)
+                    raise
+                limiter.on_success(time.monotonic() - t0)
+                return data
+        except RetryableError as exc:
+            exc.url, failed = replica.url, exc.fault
+            raise
+        finally:
+            self._pool.done(replica, failed=failed)
+
+    async def _send(self, replica: Replica, body: dict[str, Any]) -> dict[str, Any]:
+        assert self._session is not None
         self.requests_sent += 1
         try:
             async with self._session.post(
-                f"{self.base_url}/chat/completions", json=body, headers=self._headers()
+                f"{replica.url}/chat/completions", json=body, headers=self._headers()
             ) as resp:
                 if resp.status in RETRY_STATUS:
                     text = (await resp.text())[:200]
-                    raise RetryableError(f"HTTP {resp.status}: {text}", retry_after(resp.headers))
+                    raise RetryableError(
+                        f"HTTP {resp.status}: {text}",
+                        retry_after(resp.headers),
+                        overload=OVERLOAD_STATUS.get(resp.status, ""),
+                        fault=resp.status >= 500,
+                    )
                 if resp.status >= 400:
                     text = (await resp.text())[:500]
-                    raise ModelError(f"HTTP {resp.status} from {self.base_url}: {text}")
+                    raise ModelError(f"HTTP {resp.status} from {replica.url}: {text}")
                 try:
                     data = await resp.json(content_type=None)
                 except (json.JSONDecodeError, aiohttp.ContentTypeError) as exc:
@@ -400,6 +507,8 @@ class OpenAICompatModel(Model):
                     raise RetryableError(f"HTTP {resp.status} with a body that is not a JSON object: {data!r:.80}")
                 return data
         except TimeoutError:
-            raise RetryableError(f"no reply within {self.options.timeout_s:g} s") from None
+            raise RetryableError(
+                f"no reply within {self.options.timeout_s:g} s", overload="timeout", fault=True
+            ) from None
         except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-            raise RetryableError(f"{type(exc).__name__}: {exc}") from None
+            raise RetryableError(f"{type(exc).__name__}: {exc}", fault=True) from None
