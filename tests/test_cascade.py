@@ -22,8 +22,8 @@ from evalkit.types import Generation, Part
 MSG = (Part("audio", "/x/in.wav", "audio1"), Part("text", "Listen to it and confirm with a short spoken answer."))
 
 
-def producer(tmp_path: Path, audio: str = "espeak-ng", asked: dict[str, list[str]] | None = None) -> Producer:
-    p = Producer({"audio": audio, "document": "page-pdf", "image": "text-card", "code": "inline"}, asked or {})
+def producer(tmp_path: Path, audio: str = "espeak-ng", asked: tuple[str, ...] = ()) -> Producer:
+    p = Producer({"audio": audio, "document": "page-pdf", "image": "text-card", "code": "inline"}, asked)
     p.run_dir = tmp_path
     return p
 
@@ -51,7 +51,7 @@ def test_marks_become_tagged_cited_stored_parts(tmp_path: Path) -> None:
 
 
 def test_fenced_code_and_request_words(tmp_path: Path) -> None:
-    p = producer(tmp_path, asked={"audio": ["spoken"], "document": ["printed"]})
+    p = producer(tmp_path, asked=("audio", "document"))
     gen = apply(p, "Fixed:\n```python\nprint(1)\n```\nIt prints one. Done.")
     assert "<code1>" in gen.text and "```" not in gen.text
     code, audio = gen.parts
@@ -96,7 +96,7 @@ def test_renderer_specs_are_checked() -> None:
 def test_tags_follow_media_the_model_returned(tmp_path: Path) -> None:
     spoken = Part("audio", str(tmp_path / "reply.wav"), "audio2")  # e.g. an endpoint's own audio reply
     gen = Generation(text="Yes. <audio2> <audio: again>", parts=(spoken,), meta={"produced": {"audio2": {"x": 1}}})
-    p = producer(tmp_path, asked={"audio": ["spoken"]})
+    p = producer(tmp_path, asked=("audio",))
     out = asyncio.run(p.apply("s", MSG, gen))
     assert out.text == "Yes. <audio2> <audio3>" and [x.tag for x in out.parts] == ["audio2", "audio3"]
     assert set(out.meta["produced"]) == {"audio2", "audio3"}  # no request-word audio: the answer already speaks

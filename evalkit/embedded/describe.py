@@ -452,8 +452,36 @@ def shape_hint(extents: FloatArray) -> str:
     return "compact-roundish (extents of similar size)"
 
 
+PLACEHOLDER_PREFIX = "placeholder:"
+
+
+def placeholder_statement(text: str) -> str:
+    """A file's own ``placeholder: ...`` statement as a caption's first sentence ("" when it makes none).
+
+    evalkit's placeholder renderers (:mod:`evalkit.render`) write one into the media they make, so a caption
+    says plainly that the medium is a stand-in and what it stands for.
+    """
+    text = " ".join(text.split())
+    if not text.lower().startswith(PLACEHOLDER_PREFIX):
+        return ""
+    body = text[len(PLACEHOLDER_PREFIX) :].strip().rstrip(".")
+    return f"{body[:1].upper()}{body[1:]}. " if body else ""
+
+
+def _ply_placeholder(path: Path) -> str:
+    raw = path.read_bytes()
+    end = raw.find(b"end_header")
+    for line in raw[: max(end, 0)].decode("utf-8", errors="replace").splitlines():
+        if line.startswith("comment ") and line[8:].lstrip().lower().startswith(PLACEHOLDER_PREFIX):
+            return placeholder_statement(line[8:])
+    return ""
+
+
 def describe_point_cloud(path: Path) -> str:
     """Describe a point cloud (.ply or .off): number of points, bounding-box extents and a shape hint.
+
+    A PLY whose header holds ``comment placeholder: ...`` (a placeholder evalkit rendered) is described with that
+    statement first.
 
     Raises:
         FileNotFoundError: the file is missing.
@@ -461,21 +489,23 @@ def describe_point_cloud(path: Path) -> str:
     """
     _require_file(path)
     suffix = path.suffix.lower()
+    statement = ""
     if suffix == ".ply":
         points = read_ply(path)
+        statement = _ply_placeholder(path)
     elif suffix == ".off":
         points = read_off(path)
     else:
         raise ValueError(f"unsupported point cloud type '{suffix}' for {path} (expected .ply or .off)")
     if len(points) == 0:
-        return "An empty point cloud (0 points)."
+        return f"{statement}An empty point cloud (0 points)."
     if not np.isfinite(points).all():
         raise ValueError(f"{path}: point coordinates contain NaN or infinity")
     low, high = points.min(axis=0), points.max(axis=0)
     extents = high - low
     centre = (low + high) / 2
     return (
-        f"A point cloud of {len(points)} points. Bounding box extents "
+        f"{statement}A point cloud of {len(points)} points. Bounding box extents "
         f"x={extents[0]:.3g}, y={extents[1]:.3g}, z={extents[2]:.3g}, "
         f"centred at ({centre[0]:.3g}, {centre[1]:.3g}, {centre[2]:.3g}). Shape: {shape_hint(extents)}."
     )
@@ -515,6 +545,9 @@ def _sample_frame_colours(container: Any, stream: Any, duration: float, count: i
 def _video_facts(path: Path) -> tuple[str, int]:
     """Return the visual description of a video and its number of audio streams.
 
+    A video whose ``comment`` tag is a ``placeholder: ...`` statement (a placeholder evalkit rendered) is
+    described with that statement first.
+
     Raises:
         ValueError: the file is unreadable or has no video stream.
     """
@@ -528,10 +561,11 @@ def _video_facts(path: Path) -> tuple[str, int]:
             duration, header = _video_header(container, stream)
             colours = _sample_frame_colours(container, stream, duration)
             audio_streams = len(container.streams.audio)
+            statement = placeholder_statement(str(container.metadata.get("comment", "")))
     except av.error.FFmpegError as exc:
         raise ValueError(f"cannot read video {path}: {exc}") from exc
     colour_text = ", ".join(colours) if colours else "no decodable frames"
-    return f"A video of {duration:.1f} seconds, {header}. Mean frame colour: {colour_text}.", audio_streams
+    return f"{statement}A video of {duration:.1f} seconds, {header}. Mean frame colour: {colour_text}.", audio_streams
 
 
 def describe_video(path: Path, transcriber: WhisperTranscriber | None) -> str:

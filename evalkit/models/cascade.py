@@ -27,16 +27,16 @@ class CascadeOptions:
         text_model: the wrapped model, as an inline entry (``backend`` plus that backend's keys; no ``gen``:
             the cascade's own ``gen`` applies).
         produce: kind -> renderer (``audio: espeak-ng``, ``document: page-png``, ``image: text-card``,
-            ``code: inline``).
+            ``video: video-card``, ``threeD: placeholder-cloud``, ``code: inline``).
         produce_marks: ask the wrapped model to mark the media it produces.
-        produce_when_asked: kind -> request words: a request holding one, answered without that kind, gets the
-            answer itself rendered as that kind.
+        produce_when_asked: kinds rendered from the answer itself where the request asks for them (the fixed
+            lexicon of :mod:`evalkit.render.request`) and the answer marked none of that kind.
     """
 
     text_model: dict[str, Any] = field(default_factory=dict)
     produce: dict[str, str] = field(default_factory=dict)
     produce_marks: bool = True
-    produce_when_asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    produce_when_asked: tuple[str, ...] = ()
 
 
 @MODELS.register("cascade")

@@ -91,10 +91,12 @@ class OpenAIOptions:
             budget, videos as sampled frames for image-only models, point clouds as three-view images.
             Unset: media files are sent as they are.
         produce: kind -> renderer (``audio: espeak-ng``, ``document: page-png``, ``image: text-card``,
-            ``code: inline``): a cascade; the model is asked to mark the media its answer produces and evalkit
-            renders each mark into a file of the run (``evalkit.render``).
-        produce_when_asked: kind -> request words (``audio: [spoken, aloud]``): a request holding one, answered
-            without a mark of that kind, gets the answer itself rendered as that kind (recorded as such).
+            ``video: video-card``, ``threeD: placeholder-cloud``, ``code: inline``): a cascade; the model is
+            asked to mark the media its answer produces and evalkit renders each mark into a file of the run
+            (``evalkit.render``).
+        produce_when_asked: kinds (``[audio, document, image, video, threeD]``) rendered from the answer itself
+            where the request asks for them (the fixed lexicon of ``evalkit.render.request``) and the answer
+            marked none of that kind (recorded as ``from: request``).
         produce_marks: ask the model to mark the media it produces (off for models too small to follow the
             protocol: they produce media only where ``produce_when_asked`` or a fenced code block says so).
         audio_out: ask the endpoint for spoken output (``{voice: alloy, format: wav}``: ``modalities:
@@ -121,7 +123,7 @@ class OpenAIOptions:
     serve: dict[str, Any] = field(default_factory=dict)
     media: MediaBudget | None = None
     produce: dict[str, str] = field(default_factory=dict)
-    produce_when_asked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    produce_when_asked: tuple[str, ...] = ()
     produce_marks: bool = True
     audio_out: dict[str, str] = field(default_factory=dict)
 

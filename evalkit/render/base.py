@@ -27,6 +27,8 @@ class Renderer:
 
     kind = ""
     name = ""
+    #: a stand-in that says so on its face (a text card, a card video, a labelled sphere), not the medium itself
+    placeholder = False
 
     async def render(self, text: str, out_dir: Path) -> Rendered:
         """Render ``text`` into a new file under ``out_dir``. Raises on failure (the item fails, not the answer)."""
@@ -64,6 +66,18 @@ def _image(spec: str) -> Renderer:
     return TextCardRenderer() if spec == "text-card" else ImageEndpointRenderer.from_spec(spec)
 
 
+def _video(spec: str) -> Renderer:
+    from evalkit.render.video_card import VideoCardRenderer
+
+    return VideoCardRenderer()
+
+
+def _three_d(spec: str) -> Renderer:
+    from evalkit.render.point_cloud import PlaceholderCloudRenderer
+
+    return PlaceholderCloudRenderer()
+
+
 #: renderer name (or prefix before ``:``) -> (kind it produces, factory)
 RENDERERS: dict[str, tuple[str, Callable[[str], Renderer]]] = {
     "espeak-ng": ("audio", _tts),
@@ -72,6 +86,8 @@ RENDERERS: dict[str, tuple[str, Callable[[str], Renderer]]] = {
     "page-pdf": ("document", _page),
     "text-card": ("image", _image),
     "images-endpoint": ("image", _image),
+    "video-card": ("video", _video),
+    "placeholder-cloud": ("threeD", _three_d),
 }
 
 
@@ -80,7 +96,9 @@ def make_renderer(kind: str, spec: str) -> Renderer:
 
     Specs: ``espeak-ng``; ``speech-endpoint:<base_url>|<model>|<voice>`` (OpenAI ``/v1/audio/speech``);
     ``page-png`` / ``page-pdf``; ``text-card`` (a plainly labelled placeholder, never a generated picture);
-    ``images-endpoint:<base_url>|<model>`` (OpenAI ``/v1/images/generations``).
+    ``images-endpoint:<base_url>|<model>`` (OpenAI ``/v1/images/generations``); ``video-card`` (an mp4 of labelled
+    text cards narrated by espeak-ng: a placeholder, never passed off as footage); ``placeholder-cloud`` (a
+    labelled .ply sphere standing for the 3D model asked for).
 
     Raises:
         ConfigError: unknown spec, or a spec for another kind.

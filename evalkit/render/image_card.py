@@ -24,6 +24,7 @@ class TextCardRenderer(Renderer):
 
     kind = "image"
     name = "text-card"
+    placeholder = True
 
     def _render(self, text: str, out_dir: Path) -> Path:
         img = draw_text_page(text, (960, 720), CARD_LABEL, font_px=30)

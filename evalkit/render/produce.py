@@ -4,7 +4,8 @@ Each produced item is written under ``<run dir>/media/<sample>/<tag>-<sha256[:12
 rerun that renders the same bytes reuses the file), tagged with the next free tag of its kind (``<audio2>``
 after an input ``<audio1>``), cited in the answer text and returned as a part of the Generation. A render that
 fails leaves its tag cited without a file and records the reason in ``meta["produced_failed"]``; the rest of
-the answer stands.
+the answer stands. Kinds listed in ``when_asked`` are also produced where the request asks for them
+(:mod:`evalkit.render.request`) and the answer marked none: the answer itself is rendered as that medium.
 """
 
 from __future__ import annotations
@@ -16,16 +17,18 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from evalkit.errors import ConfigError
 from evalkit.render.base import Rendered, Renderer, make_renderer
+from evalkit.render.request import asked_media
 from evalkit.store import safe_name
 from evalkit.types import Generation, Msg, Part, error_text
 
-PRODUCIBLE = ("audio", "image", "document", "code")
-MARK_RE = re.compile(r"<(audio|image|document|code)\d*\s*:\s*(.+?)>", re.S)
+PRODUCIBLE = ("audio", "image", "document", "video", "threeD", "code")
+MARK_RE = re.compile(r"<(audio|image|document|video|threeD|code)\d*\s*:\s*(.+?)>", re.S)
 FENCE_RE = re.compile(r"```[\w+-]*\n.*?```", re.S)
 ANY_TAG_RE = re.compile(r"<(?:image|audio|video|document|code|threeD)\d+>")
 TAG_NUM_RE = re.compile(r"^(image|audio|video|document|code|threeD)(\d+)$")
@@ -34,12 +37,22 @@ DESCRIPTIONS = {
     "audio": "<{tag}: the words to say> for a spoken reply",
     "image": "<{tag}: what the picture shows> for a picture",
     "document": "<{tag}: the text of the page> for a printed page",
+    "video": "<{tag}: what the video shows | says: the words spoken> for a video",
+    "threeD": "<{tag}: what the 3D model shows> for a 3D model",
     "code": "<{tag}: the code> for code",
 }
+#: how an answer rendered from the request cites it; a placeholder says so in the citing sentence
 CITES = {
     "audio": '<{tag}> says it aloud: "{quote}"',
-    "image": '<{tag}> (a labelled text card, not a picture) reads: "{quote}"',
+    "image": '<{tag}> pictures it: "{quote}"',
     "document": '<{tag}> prints it as a page: "{quote}"',
+    "video": '<{tag}> shows it as a video: "{quote}"',
+    "threeD": '<{tag}> gives it as a 3D point cloud: "{quote}"',
+}
+PLACEHOLDER_CITES = {
+    "image": '<{tag}> (a labelled text card, not a picture) reads: "{quote}"',
+    "video": '<{tag}> (a placeholder video of labelled text cards, not footage) shows and says: "{quote}"',
+    "threeD": '<{tag}> (a labelled placeholder point cloud, not a generated 3D model) stands for: "{quote}"',
 }
 
 
@@ -74,21 +87,28 @@ class Producer:
 
     Args:
         specs: kind -> renderer spec (``audio: espeak-ng``, ``document: page-png``, ``image: text-card``,
-            ``code: inline``).
-        when_asked: kind -> request words (``spoken``, ``printed``): a request holding one, answered without a
-            mark of that kind, gets the answer's own text rendered as that kind (recorded as ``from: request``).
+            ``video: video-card``, ``threeD: placeholder-cloud``, ``code: inline``).
+        when_asked: kinds to produce where the request asks for them (:mod:`evalkit.render.request`) and the
+            answer marked none of that kind: the answer's own text is rendered as that kind (``from: request``).
+
+    Raises:
+        ConfigError: a kind of ``when_asked`` has no renderer in ``specs``, or is code.
     """
 
-    def __init__(self, specs: Mapping[str, str], when_asked: Mapping[str, tuple[str, ...] | list[str]]) -> None:
+    def __init__(self, specs: Mapping[str, str], when_asked: Sequence[str] = ()) -> None:
         self.renderers: dict[str, Renderer] = {
             k: make_renderer(k, s) for k, s in specs.items() if not (k == "code" and s == "inline")
         }
         self.kinds = tuple(k for k in PRODUCIBLE if k in specs)
-        self.triggers = {
-            k: re.compile(r"\b(" + "|".join(re.escape(w) for w in ws) + r")", re.I)
-            for k, ws in when_asked.items()
-            if ws and k in self.renderers
-        }
+        if isinstance(when_asked, str | Mapping):
+            raise ConfigError(f"produce_when_asked is a list of kinds (e.g. [audio, video]), not {when_asked!r}")
+        wrong = [k for k in when_asked if k not in self.renderers]
+        if wrong:
+            raise ConfigError(
+                f"produce_when_asked: {', '.join(map(str, wrong))} has no renderer in produce "
+                f"(renderable: {', '.join(self.renderers) or 'none'}; code comes from fenced blocks)"
+            )
+        self.when_asked = tuple(k for k in PRODUCIBLE if k in when_asked)
         self.run_dir: Path | None = None
 
     def instruction(self, msg: Msg) -> str:
@@ -126,21 +146,32 @@ class Producer:
                 return f"<{tag}>"
 
             text = FENCE_RE.sub(lift, text)
-        request = " ".join(p.value for p in msg if p.type == "text")
-        marked = {kind for _, kind, _, _ in items} | {p.type for p in gen.parts if p.tag}
-        answer = first_sentences(ANY_TAG_RE.sub(" ", text))
-        for kind, trigger in self.triggers.items():
-            if kind not in marked and answer and trigger.search(request):
-                tag = f"{kind}{free[kind]}"
-                free[kind] += 1
-                content = answer if kind == "audio" else text.strip()
-                items.append((tag, kind, content, "request"))
-                text = text.rstrip() + "\n\n" + CITES[kind].format(tag=tag, quote=answer)
+        text = self._from_request(msg, gen, text, items, free)
         parts, produced, failed = await self._render_all(sample_id, items)
         meta: dict[str, Any] = {**gen.meta, "produced": {**gen.meta.get("produced", {}), **produced}}
         if failed or gen.meta.get("produced_failed"):
             meta["produced_failed"] = {**gen.meta.get("produced_failed", {}), **failed}
         return Generation(text=text, parts=(*gen.parts, *parts), prompt=gen.prompt, meta=meta)
+
+    def _from_request(
+        self, msg: Msg, gen: Generation, text: str, items: list[tuple[str, str, str, str]], free: dict[str, int]
+    ) -> str:
+        """Queue the answer itself as each medium the request asks for and the answer did not mark; cite it."""
+        request = " ".join(p.value for p in msg if p.type == "text")
+        marked = {kind for _, kind, _, _ in items} | {p.type for p in gen.parts if p.tag}
+        answer = first_sentences(ANY_TAG_RE.sub(" ", text))
+        asked = asked_media(request) if self.when_asked and answer else set()
+        for kind in self.when_asked:
+            if kind in marked or kind not in asked:
+                continue
+            tag = f"{kind}{free[kind]}"
+            free[kind] += 1
+            whole = ANY_TAG_RE.sub(" ", text).strip()
+            content = {"audio": answer, "video": f"{whole} | says: {answer}"}.get(kind, whole)
+            items.append((tag, kind, content, "request"))
+            cites = PLACEHOLDER_CITES if self.renderers[kind].placeholder else CITES
+            text = text.rstrip() + "\n\n" + cites.get(kind, CITES[kind]).format(tag=tag, quote=answer)
+        return text
 
     async def _render_all(
         self, sample_id: str, items: list[tuple[str, str, str, str]]
