@@ -17,13 +17,13 @@ correctness) is written as integers (``4``, as the original tool writes them), a
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit import jsontext
 from evalkit.types import Prediction, Sample, Verdict
 
 
@@ -42,6 +42,8 @@ class ScoredExport:
     records: list[dict[str, Any]] = field(default_factory=list)
     integer_metrics: frozenset[str] = frozenset()
     relocatable: frozenset[tuple[int, str]] = frozenset()
+    #: each record pretty-printed with its ``file`` and, for its own source's file, without; made once, on first use
+    _texts: list[tuple[str, str]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def sources(self) -> list[str]:
         """The source file names, in first-seen order (records without a file are left out)."""
@@ -49,17 +51,32 @@ class ScoredExport:
 
     def pretty(self, source: str | None = None) -> str:
         """Pretty-printed objects one after another: all records (with ``file``), or one source's without it."""
+        texts = self._pretty_texts()
         if source is None:
-            chosen = self.records
+            lines = [full for full, _ in texts]
         else:
-            up = "../" * len(Path(source).parts)  # scored.<judge>/<source>: one folder per part below the run
-            chosen = [
-                {k: self._rebased(i, v, up) if k == "output" else v for k, v in r.items() if k != "file"}
-                for i, r in enumerate(self.records)
-                if r["file"] == source
-            ]
-        lines = [json.dumps(r, ensure_ascii=False, indent=4) for r in chosen]
+            lines = [bare for (_, bare), r in zip(texts, self.records, strict=True) if r["file"] == source]
         return "\n".join(lines) + ("\n" if lines else "")
+
+    def _pretty_texts(self) -> list[tuple[str, str]]:
+        """(record with ``file``, record without it as its source's file holds it), encoded once per record.
+
+        ``file`` is the last key, so the one text is the other with its last line added, unless the record has
+        produced media re-based for the per-source file.
+        """
+        if len(self._texts) == len(self.records):
+            return self._texts
+        moved = {i for i, _ in self.relocatable}
+        for i, r in enumerate(self.records):
+            source = r.get("file", "")
+            if i in moved or next(reversed(r), None) != "file" or len(r) < 2:
+                up = "../" * len(Path(source).parts)  # scored.<judge>/<source>: one folder per part below the run
+                bare = {k: self._rebased(i, v, up) if k == "output" else v for k, v in r.items() if k != "file"}
+                self._texts.append((jsontext.pretty(r), jsontext.pretty(bare)))
+                continue
+            bare_text = jsontext.pretty({k: v for k, v in r.items() if k != "file"})
+            self._texts.append((f'{bare_text[:-2]},\n    "file": {jsontext.compact(source)}\n}}', bare_text))
+        return self._texts
 
     def _rebased(self, index: int, output: dict[str, Any], up: str) -> dict[str, Any]:
         modal = {t: up + v if (index, t) in self.relocatable else v for t, v in output["modal"].items()}
@@ -67,7 +84,8 @@ class ScoredExport:
 
     def json_lines(self) -> str:
         """One compact JSON object per line, every record with its ``file``."""
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in self.records)
+        encode = jsontext.compact
+        return "".join([encode(r) + "\n" for r in self.records])
 
 
 def _typed(scores: dict[str, float], integer_metrics: frozenset[str]) -> dict[str, Any]:
@@ -114,6 +132,7 @@ def scored_export(
     integer = frozenset(m for m in metrics if all(_whole(v.scores[m]) for v in ok if m in v.scores))
     records: list[dict[str, Any]] = []
     relocatable: set[tuple[int, str]] = set()
+    relative = {p: Path(p).relative_to(common).as_posix() for p in paths}
     for s in samples:
         v = verdicts.get(s.id)
         rec: dict[str, Any] = {
@@ -134,6 +153,6 @@ def scored_export(
         if out is not None:
             rec["output"] = out[0]
             relocatable.update((len(records), t) for t in out[1])
-        rec["file"] = Path(str(s.meta["file"])).relative_to(common).as_posix() if s.meta.get("file") else ""
+        rec["file"] = relative[str(s.meta["file"])] if s.meta.get("file") else ""
         records.append(rec)
     return ScoredExport(records=records, integer_metrics=integer, relocatable=frozenset(relocatable))

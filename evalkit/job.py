@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -140,21 +141,84 @@ class JobResult:
 
 
 def _versions() -> dict[str, str]:
+    """Installed versions of :data:`PACKAGES` (looked up once per process: a few ms each time otherwise)."""
+    return dict(_installed_versions())
+
+
+@functools.cache
+def _installed_versions() -> dict[str, str]:
     out = {}
     for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        version = _version(name)
+        if version:
+            out[name] = version
     return out
 
 
+def _version(name: str) -> str:
+    """``importlib.metadata.version(name)`` (empty when not installed), reading only the METADATA headers."""
+    dist = next(iter(metadata.distributions(name=name)), None)
+    if dist is None:
+        return ""
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    for line in text.split("\n\n", 1)[0].splitlines():  # the headers end at the first blank line
+        if line.startswith("Version:"):
+            return line[len("Version:") :].strip()
+    return dist.version or ""  # an unusual layout: let importlib.metadata parse it
+
+
 def _git_sha() -> str:
+    """``git rev-parse HEAD`` in the working directory (empty outside a repository), from the repository's files
+    where they are plain (no subprocess: 5-20 ms less per run), else from git itself."""
+    sha = _git_sha_from_files(Path.cwd())
+    if sha is not None:
+        return sha
     try:
         res = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False)
     except OSError:
         return ""
     return res.stdout.strip()
+
+
+#: variables that change which repository (or which HEAD) git finds
+_GIT_LOCATION_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES", "GIT_NAMESPACE")
+
+
+def _git_sha_from_files(start: Path) -> str | None:
+    """HEAD's commit read from ``.git`` (a loose or packed branch ref, or a detached HEAD); None where only git can
+    say (a worktree or submodule's ``.git`` file, GIT_DIR and the like, a ref it cannot find)."""
+    if any(k in os.environ for k in _GIT_LOCATION_VARS):
+        return None
+    for folder in (start, *start.parents):
+        git = folder / ".git"
+        if git.is_dir():
+            break
+        if git.exists():
+            return None
+    else:
+        return None
+    try:
+        head = (git / "HEAD").read_text(encoding="utf-8").strip()
+        if not head.startswith("ref: "):
+            return head if _is_sha(head) else None
+        ref = head[len("ref: ") :]
+        loose = git / ref
+        if loose.is_file():
+            sha = loose.read_text(encoding="utf-8").strip()
+            return sha if _is_sha(sha) else None
+        packed = git / "packed-refs"
+        if packed.is_file():
+            for line in packed.read_text(encoding="utf-8").splitlines():
+                sha, _, name = line.partition(" ")
+                if name == ref and _is_sha(sha):
+                    return sha
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _is_sha(text: str) -> bool:
+    return len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text)
 
 
 async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:

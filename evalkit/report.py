@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evalkit import jsontext
 from evalkit.scoring import SMALL_N, MetricSpec, Scoring, metric_value, stand_in
 from evalkit.types import Prediction, RecordError, Sample, Verdict
 
@@ -266,6 +266,7 @@ def sample_rows(
         pred_keys: sample id -> the key of the prediction the outcome is about.
     """
     ratio_metrics = [m for m in metrics if scoring.metric_spec(m).kind == "ratio"]
+    encode = jsontext.compact
     lines = []
     for o in items:
         counted = stand_in(o) if o.stage == "predict" else o
@@ -287,7 +288,7 @@ def sample_rows(
             "answer": answer[:300],
             "reference": reference[:300],
         }
-        lines.append(json.dumps(rec, ensure_ascii=False))
+        lines.append(encode(rec))
     return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -1,0 +1,96 @@
+"""JSON text fast enough for a run's tail: the exports and per-sample rows of 100,000 samples.
+
+``json.dumps(obj, indent=4)`` falls back to the pure-Python encoder (the C one takes no indent): about 40 µs per
+export record, the largest cost after the last answer. :func:`pretty` writes the same bytes with the C string
+encoder and one pass over the object; :func:`compact` is ``json.dumps(obj, ensure_ascii=False)`` without building
+an encoder per call.
+"""
+
+from __future__ import annotations
+
+import json
+import json.encoder
+from typing import Any
+
+_INF = float("inf")
+#: the string encoder ``json.dumps(..., ensure_ascii=False)`` uses (C where available)
+_encode_str = json.encoder.encode_basestring
+#: ``json.dumps(obj, ensure_ascii=False)``, its encoder built once
+compact = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def pretty(obj: Any, indent: int = 4) -> str:
+    """Exactly ``json.dumps(obj, ensure_ascii=False, indent=indent)``, several times faster.
+
+    Raises:
+        TypeError: for what ``json.dumps`` refuses (an object it cannot encode, a key of an unsupported type).
+    """
+    out: list[str] = []
+    _write(obj, out, "\n", " " * indent)
+    return "".join(out)
+
+
+def _float(x: float) -> str:
+    if x != x:
+        return "NaN"
+    if x == _INF:
+        return "Infinity"
+    if x == -_INF:
+        return "-Infinity"
+    return float.__repr__(x)
+
+
+def _key(k: Any) -> str:
+    if isinstance(k, str):
+        return k
+    if isinstance(k, float):
+        return _float(k)
+    if k is True:
+        return "true"
+    if k is False:
+        return "false"
+    if k is None:
+        return "null"
+    if isinstance(k, int):
+        return int.__repr__(k)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {k.__class__.__name__}")
+
+
+def _write(o: Any, out: list[str], nl: str, step: str) -> None:
+    # the order of the checks is json.encoder's: str, None, True, False, int, float, list/tuple, dict
+    if isinstance(o, str):
+        out.append(_encode_str(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif isinstance(o, int):
+        out.append(int.__repr__(o))
+    elif isinstance(o, float):
+        out.append(_float(o))
+    elif isinstance(o, list | tuple):
+        if not o:
+            out.append("[]")
+            return
+        inner = nl + step
+        sep = "[" + inner
+        for v in o:
+            out.append(sep)
+            _write(v, out, inner, step)
+            sep = "," + inner
+        out.append(nl + "]")
+    elif isinstance(o, dict):
+        if not o:
+            out.append("{}")
+            return
+        inner = nl + step
+        sep = "{" + inner
+        for k, v in o.items():
+            out.append(sep + _encode_str(_key(k)) + ": ")
+            _write(v, out, inner, step)
+            sep = "," + inner
+        out.append(nl + "}")
+    else:
+        raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")

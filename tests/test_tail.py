@@ -1,0 +1,165 @@
+"""The cheap tail: the fast JSON text is byte for byte ``json.dumps``'s, the exports are unchanged, the manifest's
+provenance is git's and importlib's, and a reeval's counts say what it reused."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import Dev, code_record, write_config, write_records
+
+from evalkit import job, jsontext
+from evalkit.cli import main
+from evalkit.export import ScoredExport
+
+TRICKY: list[Any] = [
+    {},
+    [],
+    "",
+    {"a": {}, "b": [], "c": [[]], "d": [{}], "e": None},
+    {'quote"back\\slash\nnew\tline\u2028': "é 漢字 \x00 \x1f \ud800 🙂"},
+    {2: "int key", 2.5: "float key", True: "bool key", None: "none key"},
+    {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf"), "big": 1e300, "tiny": 5e-324, "neg": -0.0},
+    {"tuple": (1, "two", [3.0, {"four": 4}]), "bools": [True, False, None]},
+    [0, -1, 2**70, 0.1, 1.0, 1e16, 123456789.123456789],
+]
+
+
+def random_json(rng: random.Random, depth: int = 0) -> Any:
+    kind = rng.randrange(8 if depth < 4 else 5)
+    if kind == 0:
+        return rng.choice(["", "a", 'é\n"', "漢字", "\\", "\x7f\u2029"]) + str(rng.random())
+    if kind == 1:
+        return rng.randint(-(10**12), 10**12)
+    if kind == 2:
+        return rng.uniform(-1e6, 1e6)
+    if kind == 3:
+        return rng.choice([True, False, None])
+    if kind == 4:
+        return rng.choice([0.5, 3, "x"])
+    if kind == 5:
+        return [random_json(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {f"k{i}\u00e9": random_json(rng, depth + 1) for i in range(rng.randrange(4))}
+
+
+@pytest.mark.parametrize("indent", [4, 2])
+def test_pretty_is_json_dumps_byte_for_byte(indent: int) -> None:
+    rng = random.Random(7)
+    objects = [*TRICKY, *(random_json(rng) for _ in range(500))]
+    for obj in objects:
+        assert jsontext.pretty(obj, indent) == json.dumps(obj, ensure_ascii=False, indent=indent)
+        assert jsontext.compact(obj) == json.dumps(obj, ensure_ascii=False)
+
+
+def test_pretty_refuses_what_json_refuses() -> None:
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        jsontext.pretty({"a": object()})
+    with pytest.raises(TypeError, match="keys must be"):
+        jsontext.pretty({(1, 2): "tuple key"})
+
+
+def reference_views(export: ScoredExport) -> dict[str, str]:
+    """The exports as json.dumps writes them (what the exports were before the fast encoder)."""
+
+    def join(records: list[dict[str, Any]]) -> str:
+        lines = [json.dumps(r, ensure_ascii=False, indent=4) for r in records]
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    views = {"all": join(export.records)}
+    for source in export.sources():
+        up = "../" * len(Path(source).parts)
+        chosen = []
+        for i, r in enumerate(export.records):
+            if r["file"] != source:
+                continue
+            rec = {k: v for k, v in r.items() if k != "file"}
+            if "output" in rec:
+                modal = {t: up + v if (i, t) in export.relocatable else v for t, v in r["output"]["modal"].items()}
+                rec["output"] = {**r["output"], "modal": modal}
+            chosen.append(rec)
+        views[source] = join(chosen)
+    views["lines"] = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in export.records)
+    return views
+
+
+def test_export_views_are_unchanged() -> None:
+    records = [
+        {"domain": "d", "id": "1", "content": "c", "modal": {}, "score": {"acc": 1}, "file": "a.jsonl"},
+        {"domain": "", "subdomain": "", "id": "2", "score": None, "error": "not judged", "file": "sub/b.jsonl"},
+        {
+            "domain": "d",
+            "subdomain": "s",
+            "id": "3",
+            "score": {"acc": 0.5},
+            "output": {"modal": {"audio1": "media/x.wav", "code1": "print()"}, "content": "see <audio1>"},
+            "file": "sub/b.jsonl",
+        },
+        {"domain": "d", "subdomain": "s", "id": "4", "score": {"acc": 0}, "file": ""},
+        {"file": "a.jsonl"},
+        {"file": "c.jsonl", "id": "5"},  # file not last: encoded whole
+    ]
+    export = ScoredExport(records=records, integer_metrics=frozenset({"acc"}), relocatable=frozenset({(2, "audio1")}))
+    ref = reference_views(export)
+    assert export.pretty() == ref["all"]
+    assert export.json_lines() == ref["lines"]
+    for source in export.sources():
+        assert export.pretty(source) == ref[source], source
+    assert ScoredExport().pretty() == "" and ScoredExport().json_lines() == ""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_git_sha_from_files_is_what_git_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    (repo / "deep" / "er").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    assert job._git_sha_from_files(repo) is None  # no commit yet: HEAD names a ref that does not exist
+    for i in range(2):
+        (repo / "f").write_text(str(i))
+        git(repo, "add", "f")
+        git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", str(i))
+    head = git(repo, "rev-parse", "HEAD")
+    assert job._git_sha_from_files(repo / "deep" / "er") == head  # a loose ref, found from a subfolder
+    git(repo, "pack-refs", "--all")
+    assert not (repo / ".git" / "refs" / "heads" / "main").exists()
+    assert job._git_sha_from_files(repo) == head  # a packed ref
+    git(repo, "checkout", "-q", "--detach", "HEAD~1")
+    assert job._git_sha_from_files(repo) == git(repo, "rev-parse", "HEAD")  # a detached HEAD
+    monkeypatch.chdir(repo / "deep")
+    assert job._git_sha() == git(repo, "rev-parse", "HEAD")
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    assert job._git_sha_from_files(repo) is None  # git decides where the repository is
+
+
+def test_versions_are_importlib_metadata_versions() -> None:
+    expected = {}
+    for name in job.PACKAGES:
+        try:
+            expected[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    assert job._versions() == expected and "numpy" in expected
+
+
+def test_reeval_summary_and_manifest_count_the_reused_predictions(
+    tmp_path: Path, dev: Dev, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_records(tmp_path / "data" / "a.jsonl", [code_record(i) for i in range(4)])
+    cfg = write_config(tmp_path, dev.base_url)
+    assert main(["--config", str(cfg), "--no-progress"]) == 0
+    assert "infer: 4 run (0 failed), 0 reused; judge: 4 run (0 failed), 0 reused" in capsys.readouterr().out
+    asked = dev.requests("echo")
+    assert main(["--config", str(cfg), "--reeval", "--no-progress"]) == 0
+    assert "infer: 0 run (0 failed), 4 reused; judge: 4 run (0 failed), 0 reused" in capsys.readouterr().out
+    assert dev.requests("echo") == asked  # the model was not asked again
+    manifest = json.loads((tmp_path / "results" / "echo" / "ds" / "manifest.json").read_text())
+    assert manifest["judges"]["llm"]["stats"]["infer"] == {"total": 4, "reused": 4, "ran": 0, "failed": 0}
