@@ -6,8 +6,10 @@ its own command line, against one OpenAI-compatible server (``bench/_latency_ser
 answering every chat completion after ``--latency-ms``). Each tool runs twice: at its default concurrency and
 at ``--best`` requests in flight:
 
-- **evalkit**: ``python run.py --config <cfg> --no-progress [--concurrency 64]`` on a ``qa`` dataset (judge
-  ``exact-match``) and an ``openai`` model entry with the server's ``base_url`` (default concurrency: 8).
+- **evalkit**: ``python run.py --config <cfg> --no-progress`` on a ``qa`` dataset (judge ``exact-match``) and
+  an ``openai`` model entry with the server's ``base_url`` (default concurrency: 8). Best: ``concurrency: 64``
+  in the entry and ``--concurrency 64``; the entry's value is needed because ``--concurrency`` alone sizes
+  the runner's worker pool but not the model's connection limit (still 8 requests in flight).
 - **Inspect**: ``inspect eval task.py --model openai/echo -M responses_api=false --display none
   [--max-connections 64]`` with ``OPENAI_BASE_URL`` and a dummy key; the task is ``json_dataset`` +
   ``generate()`` + ``match()``. Default: adaptive connections (10 to 100, starting at 20). ``responses_api=false``
@@ -144,14 +146,25 @@ def venv_python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def peers_importable(venv: Path) -> str:
-    """Empty when Inspect and lmms-eval import in ``venv``, else why not."""
+IMPORTS = {"inspect": "import inspect_ai", "lmms-eval": "import lmms_eval, filelock._api"}
+
+
+def import_problem(venv: Path, tool: str) -> str:
+    """Empty when ``tool`` imports in ``venv``, else why not."""
     py = venv_python(venv)
     if not py.exists():
         return f"no venv at {venv}"
-    check = "import inspect_ai, lmms_eval, filelock._api"
-    proc = subprocess.run([str(py), "-c", check], capture_output=True, text=True, check=False, timeout=300)
+    proc = subprocess.run([str(py), "-c", IMPORTS[tool]], capture_output=True, text=True, check=False, timeout=600)
     return "" if proc.returncode == 0 else last_line(proc.stderr)
+
+
+def prepare_peers(venv: Path, peers: list[str], install: bool) -> dict[str, str]:
+    """Why each of ``peers`` cannot run (empty: it can), installing them first when one is missing."""
+    problems = {t: import_problem(venv, t) for t in peers}
+    if install and any(problems.values()):
+        failed = install_peers(venv)
+        problems = {t: failed or import_problem(venv, t) for t in peers}
+    return problems
 
 
 def install_peers(venv: Path) -> str:
@@ -330,11 +343,13 @@ def commands(
         "NO_PROXY": HOST,
     }
     if tool == "inspect":
-        argv = [str(py), "-m", "inspect_ai", "eval", str(files["inspect"]), "--model", "openai/echo"]
+        # the task file relative to the working directory: Inspect globs it and refuses an absolute pattern
+        argv = [str(py), "-m", "inspect_ai", "eval", files["inspect"].name, "--model", "openai/echo"]
         argv += ["-M", "responses_api=false", "--display", "none", "--log-dir", str(run_dir / "logs")]
         argv += ["--max-connections", str(args.best)] if best else []
         words = f"--max-connections {args.best}" if best else "adaptive 10-100 (default)"
-        return words, args.best if best else None, Command(argv, run_dir, peer_env, run_dir / "logs", "*.eval")
+        cmd = Command(argv, files["inspect"].parent, peer_env, run_dir / "logs", "*.eval")
+        return words, args.best if best else None, cmd
     model_args = f"model=echo,base_url={base_url},api_key=dummy" + (f",num_concurrent={args.best}" if best else "")
     argv = [str(py), "-m", "lmms_eval", "--model", "openai", "--model_args", model_args, "--tasks", "evalkit_peers"]
     argv += ["--include_path", str(files["lmms-eval"]), "--batch_size", "1", "--output_path", str(run_dir / "out")]
@@ -454,13 +469,10 @@ def main() -> None:
     print(f"load average: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); python {sys.version.split()[0]}")
     if "evalkit" in tools:
         print(f"evalkit: {args.evalkit_root} at {git_head(args.evalkit_root)}")
-    unavailable = ""
-    if any(t in PEERS for t in tools):
-        unavailable = peers_importable(args.venv)
-        if unavailable and not args.skip_install:
-            unavailable = install_peers(args.venv) or peers_importable(args.venv)
-        found = versions(args.venv) if not unavailable or venv_python(args.venv).exists() else {}
-        print(f"peers venv {args.venv}: " + ", ".join(f"{k} {v}" for k, v in found.items()))
+    unavailable = prepare_peers(args.venv, [t for t in tools if t in PEERS], not args.skip_install)
+    if unavailable:
+        found = versions(args.venv) if venv_python(args.venv).exists() else {}
+        print(f"peers venv {args.venv}: " + (", ".join(f"{k} {v}" for k, v in found.items()) or "none"))
 
     work = Path(tempfile.mkdtemp(prefix="evalkit-peers-"))
     results: list[Result] = []
@@ -474,8 +486,8 @@ def main() -> None:
             }
             for tool in tools:
                 for setting in settings:
-                    if tool in PEERS and unavailable:
-                        results.append(Result(tool, setting, "-", error=f"not installed: {unavailable}"))
+                    if unavailable.get(tool):
+                        results.append(Result(tool, setting, "-", error=f"cannot run: {unavailable[tool]}"))
                         continue
                     results.append(run_one(server, tool, setting, files, args, work))
     finally:
