@@ -275,13 +275,20 @@ def _registry() -> dict[str, Limiter]:
     return reg
 
 
-def limiter_for(url: str, floor: int, ceiling: int) -> Limiter:
-    """The running loop's limiter of ``url``'s endpoint, created on first use, widened for each later caller."""
+def limiter_for(url: str, floor: int, ceiling: int, start: int | None = None) -> Limiter:
+    """The running loop's limiter of ``url``'s endpoint, created on first use, widened for each later caller.
+
+    Args:
+        url: any URL on the endpoint.
+        floor: the caller's lowest limit.
+        ceiling: the caller's highest limit.
+        start: first limit when this call creates the limiter (default: the ceiling).
+    """
     reg = _registry()
     endpoint = endpoint_of(url)
     lim = reg.get(endpoint)
     if lim is None:
-        lim = reg[endpoint] = Limiter(endpoint, floor, ceiling)
+        lim = reg[endpoint] = Limiter(endpoint, floor, ceiling, start)
     elif floor < lim.floor or ceiling > lim.ceiling:
         lim.widen(floor, ceiling)
     return lim
