@@ -7,6 +7,7 @@ import csv
 import json
 import logging
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from support import Dev, code_record, start_dev, write_config, write_records
 
 from evalkit.cli import main
+from evalkit.embedded.llama_server import free_port
 from evalkit.errors import ConfigError
 from evalkit.job import JobSpec
 
@@ -188,3 +190,35 @@ def test_actor_count_and_resources(
 def test_more_gpu_actors_than_gpus_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"--workers 5 x 2 GPU\(s\) per actor, but the Ray cluster has 8 GPU"):
         ray_launch._plan(FakeCluster(CPU=8, GPU=8), vllm_model(2), JobSpec("m", "d", workers=5), 100)
+
+
+def test_the_work_of_the_only_actor_goes_to_a_replacement(
+    local_ray: None, project: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg, plain = project
+    killed: list[Any] = []
+
+    def kill_the_only_actor(alive: list[Any], stored: int) -> None:
+        if not killed and stored >= 4:
+            ray.kill(alive[0], no_restart=True)
+            killed.append(alive[0])
+
+    monkeypatch.setattr(ray_launch, "after_store", kill_the_only_actor)
+    assert run_ray(cfg, tmp_path, "--workers", "1", "--skip-eval") == 0
+    assert len(killed) == 1
+    counts = Counter(r["sample_id"] for r in predictions(tmp_path))
+    assert len(counts) == N and set(counts.values()) == {1}
+    assert answers(tmp_path) == answers(plain)
+
+
+def test_an_address_where_nothing_listens_fails_in_seconds_with_one_line(
+    project: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, _ = project
+    port = free_port()  # nothing listens on it
+    t0 = time.monotonic()
+    assert run_ray(cfg, tmp_path, "--skip-eval", "--ray-address", f"127.0.0.1:{port}") == 2
+    assert time.monotonic() - t0 < 20
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: --ray-address 127.0.0.1:{port}: nothing answers there (")
+    assert err.endswith("`ray start --head` on that node, or leave out --ray-address for a local Ray")

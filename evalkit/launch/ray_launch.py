@@ -8,10 +8,11 @@ actors (a replacement actor when none survives); the driver stores a sample once
 A sample whose actor died ``MAX_ATTEMPTS`` times is stored as a failed Prediction (a rerun tries it again).
 If the driver itself dies, Ray ends its actors; what was stored stays and a rerun predicts only the rest.
 
-Ray Data's LLM module (``ray.data.llm``) is not used for ``vllm-offline``: its processors render prompts with
-their own chat-template and multimodal stages, so the answers would not be those of evalkit's backend under the
-same prediction key, and a dataset pipeline returns rows, not Predictions the driver can store one by one.
-A ``vllm-offline`` actor runs evalkit's backend on ``tensor_parallel_size`` GPUs instead.
+Ray Data's LLM module (``ray.data.llm``) is not used for ``vllm-offline``: its vLLM processor renders the chat
+prompt and loads media in stages of its own (chat template, prepare-multimodal), while the prediction key names
+evalkit's backend, which applies its media budgets and modality notes and builds the ``LLM.chat`` conversation
+itself; answers stored under one key must come from one code path, whatever the launcher. A ``vllm-offline``
+actor runs evalkit's backend on ``tensor_parallel_size`` GPUs instead (see docs/scale.md).
 
 Ray is optional: it is imported here only, when the launcher runs.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +52,8 @@ FLUSH_S = 0.05
 MAX_ATTEMPTS = 3
 #: how long the driver waits for actors to be placed and their models started
 START_TIMEOUT_S = 900.0
+#: how long ``--ray-address host:port`` may take to accept a connection
+CONNECT_TIMEOUT_S = 5.0
 #: actors when the cluster has no GPU and ``--workers`` is not given: one per CPU core, at most this many
 MAX_CPU_WORKERS = 4
 
@@ -255,7 +259,7 @@ class _Driver:
         if not retry:
             return
         if not self.alive:
-            self.alive = await self._spawn(1)
+            self.alive.extend(await self._spawn(1))
         self._deal(retry)
 
     async def _close_all(self) -> None:
@@ -292,9 +296,12 @@ def _import_ray() -> Any:
 
 def _connect(ray: Any, address: str, model: Model) -> bool:
     """Join the cluster at ``address`` or start a local one; True when this call started Ray (and must stop it)."""
+    if address:
+        _check_reachable(address)
     if ray.is_initialized():
         return False
-    quiet: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    # errors reach the driver as exceptions; Ray's start-up notices and the actors' logs stay in Ray's session logs
+    quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
     try:
         if address:
             ray.init(address=address, runtime_env=_runtime_env(model), **quiet)
@@ -304,6 +311,20 @@ def _connect(ray: Any, address: str, model: Model) -> bool:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise ConfigError(f"--launcher ray: cannot reach {where}: {exc}") from None
     return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on a ``host:port`` where nothing listens (Ray itself keeps retrying for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # ``auto``, ``ray://...``: Ray finds or checks these itself
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"--ray-address {address}: nothing answers there ({exc}); start the cluster with "
+            "`ray start --head` on that node, or leave out --ray-address for a local Ray"
+        ) from None
 
 
 def _runtime_env(model: Model) -> dict[str, Any]:
