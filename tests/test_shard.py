@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.errors import ConfigError
-from evalkit.launch.torchrun import Rank, rank_of, worker_name
+from evalkit.launch.torchrun import Rank, cuda_device, is_follower, rank_of, worker_name
 from evalkit.shard import shard_of
 from evalkit.store import (
     AppendLog,
@@ -166,8 +166,8 @@ def test_a_part_its_worker_still_writes_is_left_for_later(tmp_path: Path) -> Non
     assert part_paths(store.dir) == [] and set(texts(store)) == {("a", "k"), ("b", "k")}
 
 
-def test_rank_from_the_torchrun_environment() -> None:
-    assert rank_of({}) == Rank(0, 1, 0)
+def test_rank_from_the_torchrun_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert rank_of({}) == rank_of({"WORLD_SIZE": "1"}) == rank_of({"WORLD_SIZE": ""}) == Rank(0, 1, 0)
     assert rank_of({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"}) == Rank(3, 4, 1)
     with pytest.raises(ConfigError, match=r"RANK='x' must be a non-negative integer"):
         rank_of({"RANK": "x", "WORLD_SIZE": "2"})
@@ -175,3 +175,12 @@ def test_rank_from_the_torchrun_environment() -> None:
         rank_of({"RANK": "2", "WORLD_SIZE": "2"})
     a, b = worker_name(Rank(0, 2, 0)), worker_name(Rank(1, 2, 1))
     assert a != b and "rank0of2" in a and "rank1of2" in b
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert is_follower() and cuda_device() == "cuda:1"  # an hf model of local rank 1 goes to the second GPU
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert not is_follower() and cuda_device() == "cuda:0"
+    monkeypatch.delenv("WORLD_SIZE")
+    assert not is_follower() and cuda_device() == "cuda"

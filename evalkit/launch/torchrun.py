@@ -66,7 +66,7 @@ class Rank:
 def rank_of(environ: Mapping[str, str] | None = None) -> Rank:
     """This process's rank from the variables torchrun sets; one rank of one without them."""
     env = os.environ if environ is None else environ
-    if "WORLD_SIZE" not in env:
+    if env.get("WORLD_SIZE", "").strip() in ("", "1"):
         return Rank()
     values = {}
     for name, default in (("RANK", None), ("WORLD_SIZE", None), ("LOCAL_RANK", "0")):
