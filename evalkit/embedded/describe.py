@@ -469,7 +469,8 @@ def placeholder_statement(text: str) -> str:
 
 
 def _ply_placeholder(path: Path) -> str:
-    raw = path.read_bytes()
+    with path.open("rb") as f:
+        raw = f.read(1 << 16)  # the header: a placeholder's statement is cut at 2,000 characters
     end = raw.find(b"end_header")
     for line in raw[: max(end, 0)].decode("utf-8", errors="replace").splitlines():
         if line.startswith("comment ") and line[8:].lstrip().lower().startswith(PLACEHOLDER_PREFIX):

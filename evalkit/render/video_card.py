@@ -53,6 +53,7 @@ def card_texts(shows: str) -> list[str]:
 
 
 def wav_seconds(path: Path) -> float:
+    """The length of a wav file in seconds."""
     with wave.open(str(path)) as w:
         return w.getnframes() / float(w.getframerate())
 
