@@ -8,8 +8,9 @@ What it measures, each in a fresh child process (so that its peak RSS, ``ru_maxr
   run, a plain rerun, a ``--reeval``, and a plain rerun after it. For each: wall time, peak RSS, and the head
   (process start to the first model request being possible: config, dataset, store load) and tail (the last
   answer to the exit: judging, outcomes, reports, exports) per sample. Head and tail are read by wrapping
-  ``evalkit.runner._produce`` and ``evalkit.runner.evaluate`` in the child; on a rerun (nothing to infer) the
-  head ends where ``evaluate`` starts. Also the store's size after each step.
+  ``evalkit.runner._produce``, ``evaluate`` and ``infer_and_judge`` in the child; on a rerun (nothing to ask) the
+  head ends where ``evaluate`` starts or ``infer_and_judge`` returns (the store loaded, everything reused). Also
+  the store's size after each step.
 
 Run: ``python bench/scale.py [--sizes 1000,10000,100000] [--load-sizes 1000,10000,100000] [--concurrency 256]``.
 Exits non-zero only on a crash. Figures and the machine load go to docs/benchmarks.md.
@@ -96,7 +97,7 @@ def child_run(argv: list[str]) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     marks: dict[str, float] = {}
-    real_produce, real_evaluate = runner._produce, runner.evaluate
+    real_produce, real_evaluate, real_both = runner._produce, runner.evaluate, runner.infer_and_judge
 
     async def produce(*args: Any, **kwargs: Any) -> None:
         marks.setdefault("first_request", time.perf_counter())
@@ -107,12 +108,22 @@ def child_run(argv: list[str]) -> dict[str, Any]:
         marks.setdefault("judging", time.perf_counter())
         return await real_evaluate(*args, **kwargs)
 
-    with mock.patch.object(runner, "_produce", produce), mock.patch("evalkit.job.evaluate", evaluate):
+    async def infer_and_judge(*args: Any, **kwargs: Any) -> Any:
+        out = await real_both(*args, **kwargs)
+        marks.setdefault("judged", time.perf_counter())  # a rerun with nothing to ask: the store loaded, all reused
+        return out
+
+    patches = [
+        mock.patch.object(runner, "_produce", produce),
+        mock.patch("evalkit.job.evaluate", evaluate),
+        mock.patch("evalkit.job.infer_and_judge", infer_and_judge),
+    ]
+    with patches[0], patches[1], patches[2]:
         code = main(argv)
     end = time.perf_counter()
     if code != 0:
         raise RuntimeError(f"run.py {' '.join(argv)} exited {code}")
-    head_end = marks.get("first_request", marks.get("judging", end))
+    head_end = marks.get("first_request", marks.get("judging", marks.get("judged", end)))
     tail_start = marks.get("last_answer", head_end)
     return {"wall_s": end - t0, "rss_mb": peak_rss_mb(), "head_s": head_end - t0, "tail_s": end - tail_start}
 

@@ -16,6 +16,7 @@ from evalkit.errors import ConfigError
 from evalkit.judges.base import JUDGES, Judge, JudgeContext
 from evalkit.models.base import MODELS, Model
 from evalkit.registry import Registry
+from evalkit.scoring import prefetch_tail
 from evalkit.store import cache_dir
 from evalkit.types import GenConfig, Price
 
@@ -128,7 +129,12 @@ def build_dataset(cfg: Config, name: str) -> Dataset:
 
 
 def build_judge(cfg: Config, name: str, work_dir: Path) -> Judge:
-    """A Judge for a ``judges:`` entry (or a registered class used by name)."""
+    """A Judge for a ``judges:`` entry (or a registered class used by name).
+
+    A judged run reports intervals: what they import starts loading now, in the background (see
+    :func:`evalkit.scoring.prefetch_tail`).
+    """
+    prefetch_tail()
     entry = _entry(cfg.judges, name, "judge", JUDGES.names())
     cls = JUDGES.get(entry.cls)
     ctx = JudgeContext(model_factory=lambda m: build_model(cfg, m), cache_dir=cache_dir(work_dir))

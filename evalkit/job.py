@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, is_dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.judges.base import Judge
-from evalkit.judges.reliability import RELIABILITY_FIELDS, run_reliability
 from evalkit.launch import infer_stage, is_follower
 from evalkit.limiter import endpoint_snapshot
 from evalkit.models.base import Model
@@ -37,8 +35,7 @@ from evalkit.report import (
     sample_rows,
 )
 from evalkit.runner import StageStats, evaluate, infer_and_judge, pipelines, stored_predictions
-from evalkit.scoring import N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
-from evalkit.stats import CLT_MIN_CLUSTERS
+from evalkit.scoring import CLT_MIN_CLUSTERS, N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
 from evalkit.store import RunStore, write_atomic
 from evalkit.types import Prediction, Price, RecordError, Sample, Verdict
 
@@ -157,6 +154,8 @@ def _installed_versions() -> dict[str, str]:
 
 def _version(name: str) -> str:
     """``importlib.metadata.version(name)`` (empty when not installed), reading only the METADATA headers."""
+    from importlib import metadata  # 10-20 ms of imports, for the manifest only
+
     dist = next(iter(metadata.distributions(name=name)), None)
     if dist is None:
         return ""
@@ -332,6 +331,8 @@ async def _write_judged(
     result: JobResult,
 ) -> None:
     """Outcomes -> report.csv, failures.csv, samples.<judge>.jsonl, reliability.csv, the exports; rows on result."""
+    from evalkit.judges.reliability import RELIABILITY_FIELDS, run_reliability  # numpy: after the requests
+
     store, name = result.store, result.judge_name
     items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
     clusters = sample_clusters(samples)

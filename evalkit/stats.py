@@ -32,6 +32,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from evalkit.scoring import CLT_MIN_CLUSTERS
+
 SMALL_N = 30
 """Below this many clusters (items when unclustered) an interval is marked approximate."""
 
@@ -249,9 +251,9 @@ def _small_note(k: int, unit: str) -> str:
     return f"small n: {k} {unit}s (< {SMALL_N}), interval approximate" if k < SMALL_N else ""
 
 
-#: from this many clusters on, intervals come from the cluster-robust CLT: at that size it agrees with the
-#: bootstrap to well under a tenth of a standard error and costs O(n) instead of O(n x resamples)
-CLT_MIN_CLUSTERS = 5000
+# CLT_MIN_CLUSTERS (set in evalkit.scoring, which a run imports before numpy): from that many clusters on,
+# intervals come from the cluster-robust CLT: at that size it agrees with the bootstrap to well under a tenth of
+# a standard error and costs O(n) instead of O(n x resamples)
 
 
 def _clt_interval(sa: np.ndarray, sd: np.ndarray, value: float, level: float, n: int, clusters: object) -> Interval:

@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 #: what no plain ``import evalkit.cli`` may import: every backend, dataset format and judge, and the heavy libraries
 NOT_AT_IMPORT = (
     "scipy",
+    "numpy",
+    "evalkit.stats",
+    "evalkit.judges.reliability",
     "pandas",
     "aiohttp",
     "torch",

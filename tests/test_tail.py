@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 import subprocess
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,29 @@ def test_reeval_summary_and_manifest_count_the_reused_predictions(
     assert dev.requests("echo") == asked  # the model was not asked again
     manifest = json.loads((tmp_path / "results" / "echo" / "ds" / "manifest.json").read_text())
     assert manifest["judges"]["llm"]["stats"]["infer"] == {"total": 4, "reused": 4, "ran": 0, "failed": 0}
+
+
+PREFETCH = """
+import asyncio, sys, threading
+from evalkit import scoring
+
+def prefetching():
+    return [t for t in threading.enumerate() if t.name == "evalkit-prefetch-tail"]
+
+async def job():
+    scoring.prefetch_tail()
+    before = len(prefetching())  # nothing yet: the job has not waited for anything
+    await asyncio.sleep(0)
+    threads = prefetching()
+    for t in threads:
+        t.join()
+    return before, len(threads)
+
+before, after = asyncio.run(job())
+print(before, after, all(m in sys.modules for m in scoring.TAIL_MODULES))
+"""
+
+
+def test_tail_imports_start_in_the_background_once_the_job_waits() -> None:
+    out = subprocess.run([sys.executable, "-c", PREFETCH], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "1", "True"]
