@@ -9,7 +9,7 @@ evalkit's real ``OpenAICompatModel`` sends ``--n`` samples through the runner's 
 - fixed at the ceiling (``adaptive: false``, what evalkit did before),
 - fixed at the hidden limit (an oracle that knows it: the best a client can do).
 
-Printed per run: wall time, samples/s and its ratio to the ideal (limit / latency), time to settle (from the
+Printed per run: wall time, answered samples/s and its ratio to the ideal (limit / latency), time to settle (from the
 start until the limit enters [DECREASE x limit, limit + 1] for good), requests wasted (429s), the limiter's
 final/min/max and decreases, failed samples. Usage::
 
@@ -198,7 +198,7 @@ def main() -> None:
     with throttling_server(args.limit, args.latency, args.retry_after) as root:
         for label, ceiling, adaptive, start in runs:
             out = asyncio.run(_one_run(root, samples, ceiling, adaptive, start, label, args.limit))
-            rate = args.n / out.wall_s
+            rate = (args.n - out.failed) / out.wall_s  # answered samples only: a failed one ends early
             s = out.snapshot
             limits = (
                 f"{s.get('final', '-'):>5} {s.get('min', '-'):>4} {s.get('max', '-'):>4} {s.get('decreases', '-'):>5}"
