@@ -222,3 +222,19 @@ def test_an_address_where_nothing_listens_fails_in_seconds_with_one_line(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: --ray-address 127.0.0.1:{port}: nothing answers there (")
     assert err.endswith("`ray start --head` on that node, or leave out --ray-address for a local Ray")
+
+
+def test_a_model_that_cannot_start_on_an_actor_stops_the_run_with_one_line(
+    local_ray: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_records(tmp_path / "data" / "a.jsonl", [code_record(i) for i in range(4)])
+    dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    cfg = write_config(tmp_path, dead)
+    assert run_ray(cfg, tmp_path / "work", "--workers", "2", "--skip-eval") == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: a Ray actor could not start model echo: model echo: nothing answers at {dead}")
+    assert predictions_or_none(tmp_path / "work") in (None, [])
+
+
+def predictions_or_none(work: Path) -> list[dict[str, Any]] | None:
+    return predictions(work) if (work / "echo" / "ds" / "predictions.jsonl").exists() else None

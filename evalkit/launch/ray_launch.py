@@ -309,7 +309,8 @@ def _connect(ray: Any, address: str, model: Model) -> bool:
             ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise ConfigError(f"--launcher ray: cannot reach {where}: {exc}") from None
+        hint = "; a cluster started with token authentication needs RAY_AUTH_MODE=token here" if address else ""
+        raise ConfigError(f"--launcher ray: cannot reach {where}: {exc}{hint}") from None
     return True
 
 
