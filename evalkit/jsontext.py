@@ -82,15 +82,31 @@ def _write(o: Any, out: list[str], nl: str, step: str) -> None:
             sep = "," + inner
         out.append(nl + "]")
     elif isinstance(o, dict):
-        if not o:
-            out.append("{}")
-            return
-        inner = nl + step
-        sep = "{" + inner
-        for k, v in o.items():
-            out.append(sep + _encode_str(_key(k)) + ": ")
-            _write(v, out, inner, step)
-            sep = "," + inner
-        out.append(nl + "}")
+        _write_dict(o, out, nl, step)
     else:
         raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+def _write_dict(o: dict[Any, Any], out: list[str], nl: str, step: str) -> None:
+    if not o:
+        out.append("{}")
+        return
+    inner = nl + step
+    sep = "{" + inner
+    for k, v in o.items():
+        head = sep + _encode_str(k if type(k) is str else _key(k)) + ": "
+        t = type(v)  # the common leaves inline (exact types: subclasses take the general path)
+        if t is str:
+            out.append(head + _encode_str(v))
+        elif t is int:
+            out.append(head + int.__repr__(v))
+        elif t is float:
+            out.append(head + _float(v))
+        elif t is dict:
+            out.append(head)
+            _write_dict(v, out, inner, step)
+        else:
+            out.append(head)
+            _write(v, out, inner, step)
+        sep = "," + inner
+    out.append(nl + "}")
