@@ -5,10 +5,13 @@ so the model, its captioners and an LLM judge on the same server share one budge
 
 - starts at the ceiling (the entry's ``concurrency``), or wherever the caller says;
 - grows by one per window of successes (a window is as many successes as the current limit: about one round trip)
-  while their latency stays within :data:`LATENCY_FACTOR` times the best seen; before the first decrease a
-  limit started below the ceiling grows by one per success instead (doubling per round trip, TCP's slow start);
-- is multiplied by :data:`DECREASE` on a 429, a 503 or a timeout, once per congestion event: answers to
-  requests sent before the last decrease do not cut it again;
+  while their latency stays within :data:`LATENCY_FACTOR` times the best seen; one below the level of the last
+  decrease it holds for :data:`HOLD_WINDOWS` windows before probing that level again (CUBIC's plateau: a hard
+  limit is probed, and refused, less often); before the first decrease a limit started below the ceiling grows
+  by one per success instead (doubling per round trip, TCP's slow start);
+- is multiplied by :data:`DECREASE` (0.7, CUBIC's factor: 0.5 leaves a hard limit's sawtooth at 3/4 of it) on a
+  429, a 503 or a timeout, once per congestion event: answers to requests sent before the last decrease do not
+  cut it again;
 - never leaves ``[floor, ceiling]``;
 - honours ``Retry-After``: no new request goes to the endpoint until then.
 
@@ -31,9 +34,11 @@ from urllib.parse import urlsplit
 from evalkit.errors import ConfigError
 
 #: factor applied to the limit on a 429, 503 or timeout
-DECREASE = 0.5
+DECREASE = 0.7
 #: a success counts towards an increase when its latency is at most this many times the best seen
 LATENCY_FACTOR = 2.0
+#: windows the limit holds just below the level of the last decrease before probing it again
+HOLD_WINDOWS = 8
 #: longest pause a Retry-After may impose, in seconds
 MAX_PAUSE_S = 60.0
 #: what an overload signal was: an HTTP 429, an HTTP 503 (or 504), a timeout
@@ -120,6 +125,8 @@ class Limiter:
         self._generation = 0  # bumped by each decrease; a request remembers the one it was sent in
         self._window = 0  # successes towards the next increase
         self._best = math.inf
+        self._cut_at = 0  # slots when the last decrease came (0: none yet)
+        self._held = 0  # windows held just below it
         self._paused_until = 0.0
         self._waiters: list[asyncio.Future[None]] = []
         self.low = self.high = int(self.limit)
@@ -149,12 +156,17 @@ class Limiter:
             return
         self._window += 1
         slow_start = self.decreases == 0
-        if self.limit < self.ceiling and (slow_start or self._window >= self.slots):
-            self.limit = min(float(self.ceiling), math.floor(self.limit) + 1.0)
-            self._window = 0
-            self.increases += 1
-            self._moved()
-            self._wake()
+        if self.limit >= self.ceiling or not (slow_start or self._window >= self.slots):
+            return
+        self._window = 0
+        if self.slots == self._cut_at - 1 and self._held < HOLD_WINDOWS:
+            self._held += 1  # one below where the endpoint refused last time: probe that level only now and then
+            return
+        self._held = 0
+        self.limit = min(float(self.ceiling), math.floor(self.limit) + 1.0)
+        self.increases += 1
+        self._moved()
+        self._wake()
 
     def on_overload(self, kind: str, generation: int, retry_after: float | None = None) -> None:
         """A request was refused as too many (``kind`` in :data:`OVERLOAD_KINDS`); cut once per congestion event.
@@ -169,6 +181,7 @@ class Limiter:
             self.pause(retry_after)
         if generation != self._generation:
             return
+        self._cut_at, self._held = self.slots, 0
         self.limit = max(float(self.floor), self.limit * DECREASE)
         self._generation += 1
         self._window = 0

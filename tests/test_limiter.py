@@ -15,7 +15,7 @@ from support import code_record, write_config, write_records
 from evalkit.cli import main
 from evalkit.config import build_options
 from evalkit.errors import ConfigError
-from evalkit.limiter import MAX_PAUSE_S, Limiter, endpoint_of, endpoint_snapshot, limiter_for
+from evalkit.limiter import HOLD_WINDOWS, MAX_PAUSE_S, Limiter, endpoint_of, endpoint_snapshot, limiter_for
 from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions
 
 
@@ -27,40 +27,59 @@ class FakeClock:
         return self.now
 
 
-def test_decrease_halves_once_per_congestion_event_and_stops_at_the_floor() -> None:
+def test_decrease_cuts_once_per_congestion_event_and_stops_at_the_floor() -> None:
     lim = Limiter("http://h:1", floor=3, ceiling=32)
     assert lim.slots == 32
     gen = lim.generation
     lim.on_overload("throttled", gen)
     lim.on_overload("throttled", gen)  # a second answer to a request sent before the cut: no second cut
-    assert lim.slots == 16 and lim.decreases == 1 and lim.seen["throttled"] == 2
+    assert lim.slots == 22 and lim.decreases == 1 and lim.seen["throttled"] == 2  # 32 x 0.7 = 22.4
+    slots = []
     for _ in range(5):
         lim.on_overload("unavailable", lim.generation)
-    assert lim.slots == 3 and lim.decreases == 6  # 8, 4, 3 (floor), 3, 3
+        slots.append(lim.slots)
+    assert slots == [15, 10, 7, 5, 3]  # 15.68, 10.98, 7.68, 5.38, 3.76
+    lim.on_overload("timeout", lim.generation)
     lim.on_overload("timeout", lim.generation)
     snap = lim.snapshot()
-    assert (snap.final, snap.min, snap.max, snap.throttled, snap.unavailable, snap.timeouts) == (3, 3, 32, 2, 5, 1)
+    assert (snap.final, snap.min, snap.max, snap.throttled, snap.unavailable, snap.timeouts) == (3, 3, 32, 2, 5, 2)
+    assert lim.limit == 3.0  # never below the floor
 
 
-def test_increase_needs_a_window_of_fast_answers_and_stops_at_the_ceiling() -> None:
-    lim = Limiter("http://h:1", floor=1, ceiling=6)
-    lim.on_overload("throttled", lim.generation)  # 6 -> 3, out of slow start
-    for _ in range(2):
-        lim.on_success(0.1)
-    assert lim.slots == 3  # a window is 3 answers
-    lim.on_success(0.1)
-    assert lim.slots == 4 and lim.increases == 1
+def _window(lim: Limiter, latency_s: float = 0.1) -> None:
+    for _ in range(lim.slots):
+        lim.on_success(latency_s)
+
+
+def test_increase_needs_a_window_of_fast_answers_holds_below_the_last_cut_and_stops_at_the_ceiling() -> None:
+    lim = Limiter("http://h:1", floor=1, ceiling=20)
+    lim.on_success(0.1)  # the best latency seen: 0.1 s
     for _ in range(3):
+        lim.on_overload("throttled", lim.generation)  # 20 -> 14 -> 9.8 -> 6.86; the last cut came at 9
+    assert lim.slots == 6
+    for _ in range(5):
+        lim.on_success(0.1)
+    assert lim.slots == 6  # a window is 6 answers
+    lim.on_success(0.1)
+    assert lim.slots == 7 and lim.increases == 1
+    for _ in range(6):
         lim.on_success(0.1)
     lim.on_success(0.5)  # latency did not hold (5x the best): the window starts over
-    for _ in range(3):
+    for _ in range(6):
         lim.on_success(0.1)
-    assert lim.slots == 4
+    assert lim.slots == 7
     lim.on_success(0.1)
-    assert lim.slots == 5
-    for _ in range(50):
-        lim.on_success(0.1)
-    assert lim.slots == 6 == lim.snapshot().max  # never above the ceiling
+    assert lim.slots == 8  # one below the level of the last cut (9): held for HOLD_WINDOWS windows
+    for _ in range(HOLD_WINDOWS):
+        _window(lim)
+    assert lim.slots == 8
+    _window(lim)
+    assert lim.slots == 9
+    _window(lim)
+    assert lim.slots == 10  # at and beyond the last cut: one per window again
+    for _ in range(40):
+        _window(lim)
+    assert lim.slots == 20 == lim.snapshot().max  # never above the ceiling
 
 
 def test_slow_start_grows_per_answer_until_the_first_cut() -> None:
@@ -69,10 +88,12 @@ def test_slow_start_grows_per_answer_until_the_first_cut() -> None:
         lim.on_success(0.1)
     assert lim.slots == 11
     lim.on_overload("throttled", lim.generation)
-    assert lim.slots == 5
-    for _ in range(4):
+    assert lim.slots == 7  # 11 x 0.7 = 7.7
+    for _ in range(6):
         lim.on_success(0.1)
-    assert lim.slots == 5  # additive now: one per window of 5
+    assert lim.slots == 7  # additive now: one per window of 7
+    lim.on_success(0.1)
+    assert lim.slots == 8
 
 
 def test_retry_after_pauses_new_requests_capped() -> None:
