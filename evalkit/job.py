@@ -19,7 +19,7 @@ from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.judges.base import Judge
-from evalkit.launch import infer_stage, is_follower
+from evalkit.launch import infer_stage, leaves_judging_to_rank0
 from evalkit.limiter import endpoint_snapshot
 from evalkit.models.base import Model
 from evalkit.preflight import check_replay, check_unread_media
@@ -255,7 +255,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
     else:
         preds, result.infer = stored_predictions(model, samples, store, pv)
-    if is_follower():  # a torchrun rank other than 0 has stored its shard: rank 0 judges and reports
+    if leaves_judging_to_rank0(result.infer):  # a torchrun rank other than 0: its shard is stored
         return result
     result.tokens = token_totals(preds, model.price)
     result.n_samples = len(samples) + len(errors)

@@ -71,7 +71,7 @@ def test_two_ranks_make_a_one_process_run_and_one_process_resumes_with_no_call(t
     assert len((run / "predictions.jsonl").read_text().splitlines()) == 8 and part_paths(run) == []
     shard1 = sum(shard_of(key, 2) == 1 for _sid, key in got)
     assert 0 < shard1 < 8  # both ranks had work
-    assert f"rank 1 of 2: shard stored ({shard1} run, 0 failed, 0 reused of {shard1})" in res.stderr
+    assert f"rank 1 of 2: {shard1} run (0 failed), 0 reused of its {shard1} samples; rank 0 judges" in res.stderr
     assert "infer: 8 run (0 failed), 0 reused; judge: 8 run" in res.stdout  # rank 0 counts every shard
     assert res.stdout.count("coherence") == 1  # one report, by rank 0
     manifest = json.loads((run / "manifest.json").read_text())

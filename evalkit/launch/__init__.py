@@ -2,7 +2,7 @@
 
 ``infer_stage`` is the one entry point ``job.run_job`` calls; each launcher lives in its own module and is
 imported only when used (torch.distributed and ray are optional). Under torchrun (WORLD_SIZE > 1) every rank
-predicts its shard and only rank 0 goes on to judge (:func:`is_follower` is true on the others).
+predicts its shard and only rank 0 goes on to judge (:func:`leaves_judging_to_rank0` is true on the others).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from evalkit.errors import ConfigError
-from evalkit.launch.torchrun import infer_torchrun, is_follower, rank_of
+from evalkit.launch.torchrun import infer_torchrun, leaves_judging_to_rank0, rank_of
 from evalkit.runner import StageStats, infer
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from evalkit.store import RunStore
     from evalkit.types import Prediction, Sample
 
-__all__ = ["infer_stage", "is_follower"]
+__all__ = ["infer_stage", "leaves_judging_to_rank0"]
 
 
 async def infer_stage(

@@ -88,6 +88,19 @@ def is_follower() -> bool:
     return r.world > 1 and not r.coordinator
 
 
+def leaves_judging_to_rank0(infer: StageStats) -> bool:
+    """True in a torchrun rank other than 0, which then says so in one line (with its own infer counts)."""
+    if not is_follower():
+        return False
+    r = rank_of()
+    print(
+        f"rank {r.rank} of {r.world}: {infer.ran} run ({infer.failed} failed), {infer.reused} reused of its "
+        f"{infer.total} samples; rank 0 judges and writes the reports",
+        file=sys.stderr,
+    )
+    return True
+
+
 def cuda_device() -> str:
     """The GPU an in-process model of this rank uses: ``cuda:LOCAL_RANK`` under torchrun, else ``cuda``."""
     r = rank_of()
@@ -143,12 +156,7 @@ async def infer_torchrun(
         progress=spec.progress and r.coordinator,
     )
     counts = await asyncio.to_thread(_gather, dist, stats, r.world)
-    if not r.coordinator:
-        print(
-            f"rank {r.rank} of {r.world}: shard stored ({stats.ran} run, {stats.failed} failed, {stats.reused} reused "
-            f"of {len(mine)}) in {worker.predictions_path.parent}; rank 0 judges and writes the reports",
-            file=sys.stderr,
-        )
+    if not r.coordinator:  # its own counts: job.run_job stops here (leaves_judging_to_rank0)
         return preds, stats
     for c in store.merge_parts():
         if c.skipped:  # left in place: every load still reads it, the next merge or compaction takes it
