@@ -24,6 +24,7 @@ import logging
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from _common import MODEL, devserver, make_samples, print_table
@@ -44,23 +45,54 @@ def bench_config(root: Path, base_url: str, concurrency: int) -> Config:
     )
 
 
-async def timed(cfg: Config, samples: list[Sample], k: int, concurrency: int, launcher: str) -> float:
-    """Wall seconds of one infer stage over ``samples`` into a fresh store; raises if any sample failed."""
-    from evalkit.launch.ray_launch import infer_ray
+@dataclass(frozen=True)
+class Timing:
+    """One infer stage.
 
+    Attributes:
+        wall: seconds from the call to its return (Ray: actors placed, models started and closed included).
+        first: Ray: seconds from the call to the first stored result (one server latency at least); else NaN.
+        window: Ray: seconds from the first stored result to the last; else NaN.
+    """
+
+    wall: float
+    first: float
+    window: float
+
+
+async def timed(root: Path, url: str, samples: list[Sample], k: int, concurrency: int, launcher: str) -> Timing:
+    """One infer stage over ``samples`` into a fresh store; raises if any sample failed.
+
+    The entry's ``concurrency`` is per actor under Ray and k x that in the plain run: it is also the ceiling of
+    the endpoint's adaptive limiter, which ``infer``'s own ``concurrency`` argument does not raise.
+    """
+    from evalkit.launch import ray_launch
+
+    cfg = bench_config(root, url, concurrency if launcher == "ray" else k * concurrency)
     model = build_model(cfg, MODEL)
     spec = JobSpec(MODEL, "bench", launcher="ray", workers=k, concurrency=concurrency, progress=False)
+    stored: list[float] = []
     with tempfile.TemporaryDirectory(prefix="evalkit-bench-") as tmp:
         store = RunStore(Path(tmp), MODEL, "bench")
         t0 = time.perf_counter()
         if launcher == "ray":
-            preds, stats = await infer_ray(cfg, spec, model, samples, store, "v1")
+            ray_launch.after_store = lambda _alive, _n: stored.append(time.perf_counter())
+            try:
+                preds, stats = await ray_launch.infer_ray(cfg, spec, model, samples, store, "v1")
+            finally:
+                ray_launch.after_store = None
         else:
             preds, stats = await infer(model, samples, store, "v1", concurrency=k * concurrency, progress=False)
         wall = time.perf_counter() - t0
     if stats.ran != len(samples) or stats.failed or len(preds) != len(samples):
         raise RuntimeError(f"{launcher} x{k}: ran {stats.ran}, failed {stats.failed} of {len(samples)}")
-    return wall
+    if not stored:  # the plain run: no hook
+        return Timing(wall, float("nan"), float("nan"))
+    return Timing(wall, stored[0] - t0, stored[-1] - stored[0])
+
+
+def row(n: int, ideal: float, t: Timing) -> str:
+    return f"{t.wall:.2f} s ({n / t.wall:.0f}/s, {n / t.wall / ideal:.2f} of ideal)"
 
 
 async def main_async(n: int, concurrency: int, latency: float, actors: list[int]) -> None:
@@ -69,33 +101,29 @@ async def main_async(n: int, concurrency: int, latency: float, actors: list[int]
     samples = make_samples(n)
     rows: list[tuple[str, str]] = []
     with devserver(latency_s=latency) as server, tempfile.TemporaryDirectory(prefix="evalkit-bench-") as root:
-        cfg = bench_config(Path(root), server.base_url, concurrency)
+        url = server.base_url
         t0 = time.perf_counter()
-        ray.init(
-            num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING
-        )
+        quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+        ray.init(num_cpus=os.cpu_count() or 1, **quiet)
         rows.append(("ray.init (local, once)", f"{time.perf_counter() - t0:.2f} s"))
         try:
             for k in actors:
                 ideal = k * concurrency / latency
-                ray_wall = await timed(cfg, samples, k, concurrency, "ray")
-                plain_wall = await timed(cfg, samples, k, concurrency, "plain")
+                on_ray = await timed(Path(root), url, samples, k, concurrency, "ray")
+                plain = await timed(Path(root), url, samples, k, concurrency, "plain")
+                rows.append((f"{k} actor(s) x {concurrency}: ray", row(n, ideal, on_ray)))
                 rows.append(
-                    (
-                        f"{k} actor(s) x {concurrency} vs plain x {k * concurrency}",
-                        f"ray {ray_wall:.2f} s ({n / ray_wall:.0f}/s, {n / ray_wall / ideal:.2f} of ideal), "
-                        f"plain {plain_wall:.2f} s ({n / plain_wall:.0f}/s, {n / plain_wall / ideal:.2f}), "
-                        f"overhead {ray_wall - plain_wall:+.2f} s",
-                    )
+                    ("  ray: first result after / results window", f"{on_ray.first:.2f} s / {on_ray.window:.2f} s")
                 )
+                rows.append((f"  plain x {k * concurrency}", row(n, ideal, plain)))
+                rows.append(("  ray overhead (wall - plain wall)", f"{on_ray.wall - plain.wall:+.2f} s"))
         finally:
             ray.shutdown()
         k = actors[min(1, len(actors) - 1)]
-        cold = await timed(cfg, samples, k, concurrency, "ray")
-        rows.append((f"cold: {k} actor(s), the launcher starts and stops Ray", f"{cold:.2f} s"))
-    print_table(
-        f"ray scaling: n={n}, server latency {latency:g} s, {os.cpu_count()} cores, ray {ray.__version__}", rows
-    )
+        cold = await timed(Path(root), url, samples, k, concurrency, "ray")
+        rows.append((f"cold: {k} actor(s), the launcher starts and stops Ray", f"{cold.wall:.2f} s"))
+    title = f"ray scaling: n={n}, server latency {latency:g} s, {os.cpu_count()} cores, ray {ray.__version__}"
+    print_table(title, rows)
 
 
 def main() -> None:
