@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
+import gc
 import json
 import logging
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -330,29 +334,60 @@ async def _write_judged(
     facts: RunFacts,
     result: JobResult,
 ) -> None:
-    """Outcomes -> report.csv, failures.csv, samples.<judge>.jsonl, reliability.csv, the exports; rows on result."""
+    """Outcomes -> report.csv, failures.csv, samples.<judge>.jsonl, reliability.csv, the exports; rows on result.
+
+    Each file is written (and fsync'd) on a worker thread while the next one is built; all are written when this
+    returns. The cyclic collector is paused while the per-sample rows are built (they are acyclic; its full passes
+    over every object of a large run cost more than building them).
+    """
     from evalkit.judges.reliability import RELIABILITY_FIELDS, run_reliability  # numpy: after the requests
 
     store, name = result.store, result.judge_name
-    items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
-    clusters = sample_clusters(samples)
-    result.n_samples, result.n_failed = len(items), sum(1 for o in items if o.stage)
-    result.rows = report_rows(spec.dataset, name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts)
-    texts = {s.id: (preds[s.id].text if s.id in preds else "", _reference_text(s)) for s in samples}
-    keys = {s.id: preds[s.id].key for s in samples if s.id in preds}
-    write_atomic(store.samples_path(name), sample_rows(items, judge, judge.metrics, clusters, texts, keys))
-    if result.judge.ran or not _has_judge_rows(store.reliability_path, name):  # else the stored rows stand
-        rel = await run_reliability(
-            judge, name, samples, preds, verdicts, spec.reliability_samples, spec.reliability_repeats, _announce
-        )
-        write_atomic(
-            store.reliability_path, csv_text(merge_rows(store.reliability_path, rel, name), RELIABILITY_FIELDS)
-        )
-    write_atomic(store.report_path, csv_text(merge_rows(store.report_path, result.rows, name), REPORT_FIELDS))
-    failures = merge_rows(store.failures_path, failure_rows(items, name), name)
-    write_atomic(store.failures_path, csv_text(failures, FAILURE_FIELDS))
-    store.write_exports(name, scored_export(samples, verdicts, preds, store.dir))
-    judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
+    writes: list[asyncio.Future[Any]] = []
+
+    def write(path: Path, text: str) -> None:
+        writes.append(asyncio.ensure_future(asyncio.to_thread(write_atomic, path, text)))
+
+    try:
+        with _collector_paused():
+            items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
+            clusters = sample_clusters(samples)
+            result.n_samples, result.n_failed = len(items), sum(1 for o in items if o.stage)
+            result.rows = report_rows(
+                spec.dataset, name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts
+            )
+            texts = {s.id: (preds[s.id].text if s.id in preds else "", _reference_text(s)) for s in samples}
+            keys = {s.id: preds[s.id].key for s in samples if s.id in preds}
+            write(store.samples_path(name), sample_rows(items, judge, judge.metrics, clusters, texts, keys))
+            del texts, keys
+        if result.judge.ran or not _has_judge_rows(store.reliability_path, name):  # else the stored rows stand
+            rel = await run_reliability(
+                judge, name, samples, preds, verdicts, spec.reliability_samples, spec.reliability_repeats, _announce
+            )
+            write(store.reliability_path, csv_text(merge_rows(store.reliability_path, rel, name), RELIABILITY_FIELDS))
+        write(store.report_path, csv_text(merge_rows(store.report_path, result.rows, name), REPORT_FIELDS))
+        failures = merge_rows(store.failures_path, failure_rows(items, name), name)
+        write(store.failures_path, csv_text(failures, FAILURE_FIELDS))
+        with _collector_paused():
+            export = scored_export(samples, verdicts, preds, store.dir)
+        writes.append(asyncio.ensure_future(asyncio.to_thread(store.write_exports, name, export)))
+        judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
+    finally:
+        done = await asyncio.gather(*writes, return_exceptions=True)  # never leave a write behind, even on error
+    for outcome in done:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def write_manifest(
