@@ -28,12 +28,14 @@ are installed first from the versions this machine keeps on disk (no CUDA downlo
 
 For each run: samples/s over the whole run (process start to exit, as the bench sees it) and in the request
 window (the first request's arrival to the last answer's finish, as the server saw them), and evalkit's figure
-divided by the peer's at the same setting. A run counts only if it exits 0, the server answered exactly
-``--n`` requests for ``--n`` distinct prompts, and the tool wrote its results; otherwise its row says why.
+divided by the peer's at the same setting; also the tool's CPU time (its process and the children it waited
+for, start-up included) per sample, which tells a tool that waits on the server from one that waits on a core.
+A run counts only if it exits 0, the server answered exactly ``--n`` requests for ``--n`` distinct prompts,
+and the tool wrote its results; otherwise its row says why.
 
 Run: ``python bench/peers.py [--n 2000] [--latency-ms 200] [--best 64] [--tools evalkit,inspect,lmms-eval]
-[--venv /tmp/evalkit-peers-venv] [--skip-install] [--keep]``. Quick check: ``--tools evalkit --n 200``.
-Exits non-zero only on a crash of the bench itself.
+[--venv /tmp/evalkit-peers-venv] [--skip-install] [--evalkit-root DIR] [--keep]``.
+Quick check: ``--tools evalkit --n 200``. Exits non-zero only on a crash of the bench itself.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -74,6 +77,7 @@ class Result:
         inflight: requests in flight it allows, when fixed (None: adaptive).
         wall_s: process start to exit, seconds (0 when the run failed).
         window_s: the server's first arrival to its last finish, seconds.
+        cpu_s: CPU seconds (user + system) of the tool's process and the children it waited for.
         error: why the run does not count, or empty.
     """
 
@@ -83,6 +87,7 @@ class Result:
     inflight: int | None = None
     wall_s: float = 0.0
     window_s: float = 0.0
+    cpu_s: float = 0.0
     error: str = ""
 
 
@@ -367,6 +372,7 @@ def run_one(
     server.call("/reset", post=True)
     env = {**os.environ, **cmd.env}
     print(f"  {tool} {setting}: {' '.join(cmd.argv)}", file=sys.stderr, flush=True)
+    cpu0 = children_cpu_s()
     t0 = time.monotonic()
     with log.open("wb") as out:
         try:
@@ -377,6 +383,7 @@ def run_one(
         except subprocess.TimeoutExpired:
             code = f"timed out after {args.timeout:g} s"
     wall = time.monotonic() - t0
+    cpu = children_cpu_s() - cpu0
     stats = server.call("/stats")
     error = ""
     if code != 0:
@@ -389,8 +396,14 @@ def run_one(
         print(f"    failed: {error} (log: {log})", file=sys.stderr, flush=True)
         return Result(tool, setting, words, inflight, error=error)
     window = float(stats["last_finish"]) - float(stats["first_arrival"])
-    print(f"    {wall:.2f} s whole, {window:.2f} s window", file=sys.stderr, flush=True)
-    return Result(tool, setting, words, inflight, wall, window)
+    print(f"    {wall:.2f} s whole, {window:.2f} s window, {cpu:.1f} CPU s", file=sys.stderr, flush=True)
+    return Result(tool, setting, words, inflight, wall, window, cpu)
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of the waited-for children so far (the latency server is still running: not counted)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- the table ----------------------------------------------------------------------------------------------
@@ -405,7 +418,7 @@ def table(results: list[Result], n: int, latency_s: float) -> list[tuple[str, ..
     rows: list[tuple[str, ...]] = []
     for r in results:
         if r.error:
-            rows.append((r.tool, r.setting, r.concurrency, "-", "-", "-", "-", "-", "-", "-"))
+            rows.append((r.tool, r.setting, r.concurrency, *("-",) * 8))
             continue
         whole, window = rate(n, r.wall_s), rate(n, r.window_s)
         ideal = f"{min(r.inflight, n) / latency_s:.0f}" if r.inflight and latency_s > 0 else "-"
@@ -419,6 +432,7 @@ def table(results: list[Result], n: int, latency_s: float) -> list[tuple[str, ..
                 r.concurrency,
                 f"{r.wall_s:.2f}",
                 f"{r.window_s:.2f}",
+                f"{r.cpu_s / n * 1000:.1f}",
                 ideal,
                 f"{whole:.1f}",
                 f"{window:.1f}",
@@ -503,6 +517,7 @@ def main() -> None:
         "concurrency",
         "whole s",
         "window s",
+        "CPU ms/sample",
         "ideal /s",
         "whole /s",
         "window /s",
