@@ -238,3 +238,17 @@ def test_a_model_that_cannot_start_on_an_actor_stops_the_run_with_one_line(
 
 def predictions_or_none(work: Path) -> list[dict[str, Any]] | None:
     return predictions(work) if (work / "echo" / "ds" / "predictions.jsonl").exists() else None
+
+
+def test_ray_finishes_a_partial_plain_run_without_redoing_any_of_it(
+    local_ray: None, project: tuple[Path, Path], tmp_path: Path, slow_dev: Dev
+) -> None:
+    cfg, plain = project
+    base = ["--config", str(cfg), "--no-progress", "--work-dir", str(tmp_path), "--skip-eval"]
+    assert main([*base, "--limit", "20"]) == 0
+    before = slow_dev.requests("echo")
+    assert run_ray(cfg, tmp_path, "--workers", "2", "--skip-eval") == 0
+    assert slow_dev.requests("echo") - before == N - 20
+    counts = Counter(r["sample_id"] for r in predictions(tmp_path))
+    assert len(counts) == N and set(counts.values()) == {1}
+    assert answers(tmp_path) == answers(plain)
