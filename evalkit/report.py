@@ -266,29 +266,25 @@ def sample_rows(
         pred_keys: sample id -> the key of the prediction the outcome is about.
     """
     ratio_metrics = [m for m in metrics if scoring.metric_spec(m).kind == "ratio"]
-    encode = jsontext.compact
+    keys = pred_keys or {}
+    value = jsontext.compact_value
     lines = []
     for o in items:
         counted = stand_in(o) if o.stage == "predict" else o
-        strict = dict(counted.scores)
         ratio = {m: list(scoring.ratio_parts(m, counted)) for m in ratio_metrics if m in counted.scores}
         answer, reference = texts.get(o.sample_id, ("", ""))
-        rec = {
-            "sample_id": o.sample_id,
-            "pred_key": (pred_keys or {}).get(o.sample_id, ""),
-            "cluster": clusters.get(o.sample_id, "s:" + o.sample_id),
-            "meta": {k: o.meta[k] for k in BREAKDOWN_KEYS if o.meta.get(k) not in (None, "")},
-            "stage": o.stage,
-            "reason": o.reason,
-            "scores": o.scores,
-            "strict": strict,
-            "ratio": ratio,
-            "metric_errors": o.metric_errors,
-            "media_not_shown": o.media_not_shown,
-            "answer": answer[:300],
-            "reference": reference[:300],
-        }
-        lines.append(encode(rec))
+        scores = value(o.scores)
+        meta = {k: o.meta[k] for k in BREAKDOWN_KEYS if o.meta.get(k) not in (None, "")}
+        # json.dumps of the record {sample_id, pred_key, cluster, meta, stage, reason, scores, strict, ratio,
+        # metric_errors, media_not_shown, answer, reference}, written field by field (a test holds them equal)
+        lines.append(
+            f'{{"sample_id": {value(o.sample_id)}, "pred_key": {value(keys.get(o.sample_id, ""))}, '
+            f'"cluster": {value(clusters.get(o.sample_id, "s:" + o.sample_id))}, "meta": {value(meta)}, '
+            f'"stage": {value(o.stage)}, "reason": {value(o.reason)}, "scores": {scores}, '
+            f'"strict": {scores if counted is o else value(counted.scores)}, "ratio": {value(ratio)}, '
+            f'"metric_errors": {value(o.metric_errors)}, "media_not_shown": {value(o.media_not_shown)}, '
+            f'"answer": {value(answer[:300])}, "reference": {value(reference[:300])}}}'
+        )
     return "\n".join(lines) + ("\n" if lines else "")
 
 

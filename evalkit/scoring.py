@@ -167,16 +167,19 @@ def sample_clusters(samples: Sequence[Sample]) -> dict[str, str]:
     for s in samples:
         if s.meta.get("cluster") not in (None, ""):
             continue
+        media = [p.value for p in s.msg if p.is_media]
+        if not media:  # its own cluster: nothing to join (most text samples)
+            continue
         root = find("s:" + s.id)
-        for p in s.msg:
-            if p.is_media:
-                other = find("m:" + p.value)
-                if other != root:
-                    parent[other] = root
+        for value in media:
+            other = find("m:" + value)
+            if other != root:
+                parent[other] = root
     out = {}
     for s in samples:
         given = s.meta.get("cluster")
-        out[s.id] = f"meta:{given}" if given not in (None, "") else find("s:" + s.id)
+        own = "s:" + s.id
+        out[s.id] = f"meta:{given}" if given not in (None, "") else find(own) if own in parent else own
     return out
 
 

@@ -8,6 +8,7 @@ import random
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ from support import Dev, code_record, write_config, write_records
 from evalkit import job, jsontext
 from evalkit.cli import main
 from evalkit.export import ScoredExport
+from evalkit.report import BREAKDOWN_KEYS, Outcome, sample_rows
+from evalkit.scoring import MetricSpec, sample_clusters, stand_in
+from evalkit.types import Part, Sample
 
 TRICKY: list[Any] = [
     {},
@@ -190,3 +194,74 @@ print(before, after, all(m in sys.modules for m in scoring.TAIL_MODULES))
 def test_tail_imports_start_in_the_background_once_the_job_waits() -> None:
     out = subprocess.run([sys.executable, "-c", PREFETCH], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "1", "True"]
+
+
+class RatioScoring:
+    """A judge's scoring with one mean metric and one ratio metric (WER-like: details hold the parts)."""
+
+    def metric_spec(self, metric: str) -> MetricSpec:
+        return MetricSpec(kind="ratio", worst=1.0) if metric == "wer" else MetricSpec(worst=0.0)
+
+    def summarize(self, metric: str, scored: Sequence[Outcome]) -> float:
+        return 0.0
+
+    def ratio_parts(self, metric: str, outcome: Outcome) -> tuple[float, float]:
+        return float(outcome.details.get("errors", 0)), float(outcome.details.get("words", 1))
+
+
+def reference_sample_rows(items: list[Outcome], scoring: RatioScoring, clusters: dict, texts: dict, keys: dict) -> str:
+    """samples.<judge>.jsonl as json.dumps of one dict per sample wrote it."""
+    lines = []
+    for o in items:
+        counted = stand_in(o) if o.stage == "predict" else o
+        answer, reference = texts.get(o.sample_id, ("", ""))
+        rec = {
+            "sample_id": o.sample_id,
+            "pred_key": keys.get(o.sample_id, ""),
+            "cluster": clusters.get(o.sample_id, "s:" + o.sample_id),
+            "meta": {k: o.meta[k] for k in BREAKDOWN_KEYS if o.meta.get(k) not in (None, "")},
+            "stage": o.stage,
+            "reason": o.reason,
+            "scores": o.scores,
+            "strict": dict(counted.scores),
+            "ratio": {m: list(scoring.ratio_parts(m, counted)) for m in ["wer"] if m in counted.scores},
+            "metric_errors": o.metric_errors,
+            "media_not_shown": o.media_not_shown,
+            "answer": answer[:300],
+            "reference": reference[:300],
+        }
+        lines.append(json.dumps(rec, ensure_ascii=False))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def test_sample_rows_are_json_dumps_of_each_record() -> None:
+    items = [
+        Outcome("a", {"subset": "x", "domain": "", "difficulty": 2}, {"acc": 1.0, "wer": 0.25}, details={"errors": 1}),
+        Outcome('b"é', {}, {}, "predict", "TimeoutError: 30 s", worst_scores={"acc": 0.0, "wer": 1.0}),
+        Outcome("c", {"subdomain": "漢"}, {}, "judge", "unparseable: no score", media_not_shown=2),
+        Outcome("d", {}, {"acc": 0.5}, metric_errors={"wer": "no reference words"}),
+    ]
+    clusters = {"a": "m:/v.mp4", 'b"é': "m:/v.mp4"}
+    texts = {"a": ("x" * 400, "ref\n"), "c": ("", "<image1>")}
+    keys = {"a": "k1", "c": "k3"}
+    got = sample_rows(items, RatioScoring(), ["acc", "wer"], clusters, texts, keys)
+    assert got == reference_sample_rows(items, RatioScoring(), clusters, texts, keys)
+    assert sample_rows([], RatioScoring(), ["acc"], {}, {}) == ""
+
+
+def test_clusters_join_samples_sharing_media_and_leave_text_samples_alone() -> None:
+    def sample(sid: str, *media: str, cluster: str = "") -> Sample:
+        parts = (Part("text", "q"), *(Part("image", m) for m in media))
+        return Sample(sid, parts, meta={"cluster": cluster} if cluster else {})
+
+    got = sample_clusters(
+        [
+            sample("t1"),
+            sample("a", "/1.png"),
+            sample("b", "/2.png", "/1.png"),
+            sample("c", "/2.png"),
+            sample("m", cluster="g"),
+        ]
+    )
+    assert got["t1"] == "s:t1" and got["m"] == "meta:g"
+    assert got["a"] == got["b"] == got["c"] != "s:t1"
