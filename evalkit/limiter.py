@@ -6,8 +6,9 @@ so the model, its captioners and an LLM judge on the same server share one budge
 - starts at the ceiling (the entry's ``concurrency``), or wherever the caller says;
 - grows by one per window of successes (a window is as many successes as the current limit: about one round trip)
   while their latency stays within :data:`LATENCY_FACTOR` times the best seen; one below the level of the last
-  decrease it holds for :data:`HOLD_WINDOWS` windows before probing that level again (CUBIC's plateau: a hard
-  limit is probed, and refused, less often); before the first decrease a limit started below the ceiling grows
+  decrease it holds for :data:`HOLD_WINDOWS` windows before probing that level again, twice as long each time
+  the endpoint refuses at the same level (CUBIC's plateau, made to back off: a hard limit is probed, and refused,
+  less and less often); before the first decrease a limit started below the ceiling grows
   by one per success instead (doubling per round trip, TCP's slow start);
 - is multiplied by :data:`DECREASE` (0.7, CUBIC's factor: 0.5 leaves a hard limit's sawtooth at 3/4 of it) on a
   429, a 503 or a timeout, once per congestion event: answers to requests sent before the last decrease do not
@@ -37,8 +38,10 @@ from evalkit.errors import ConfigError
 DECREASE = 0.7
 #: a success counts towards an increase when its latency is at most this many times the best seen
 LATENCY_FACTOR = 2.0
-#: windows the limit holds just below the level of the last decrease before probing it again
+#: windows the limit holds one below the level of the last decrease before probing it again; doubled (up to
+#: MAX_HOLD_WINDOWS) each time the endpoint refuses at that same level again
 HOLD_WINDOWS = 8
+MAX_HOLD_WINDOWS = 64
 #: longest pause a Retry-After may impose, in seconds
 MAX_PAUSE_S = 60.0
 #: what an overload signal was: an HTTP 429, an HTTP 503 (or 504), a timeout
@@ -126,7 +129,8 @@ class Limiter:
         self._window = 0  # successes towards the next increase
         self._best = math.inf
         self._cut_at = 0  # slots when the last decrease came (0: none yet)
-        self._held = 0  # windows held just below it
+        self._held = 0  # windows held one below it
+        self._hold = HOLD_WINDOWS  # windows to hold there
         self._paused_until = 0.0
         self._waiters: list[asyncio.Future[None]] = []
         self.low = self.high = int(self.limit)
@@ -159,7 +163,7 @@ class Limiter:
         if self.limit >= self.ceiling or not (slow_start or self._window >= self.slots):
             return
         self._window = 0
-        if self.slots == self._cut_at - 1 and self._held < HOLD_WINDOWS:
+        if self.slots == self._cut_at - 1 and self._held < self._hold:
             self._held += 1  # one below where the endpoint refused last time: probe that level only now and then
             return
         self._held = 0
@@ -181,6 +185,8 @@ class Limiter:
             self.pause(retry_after)
         if generation != self._generation:
             return
+        same_level = abs(self.slots - self._cut_at) <= 1
+        self._hold = min(MAX_HOLD_WINDOWS, self._hold * 2) if same_level else HOLD_WINDOWS
         self._cut_at, self._held = self.slots, 0
         self.limit = max(float(self.floor), self.limit * DECREASE)
         self._generation += 1

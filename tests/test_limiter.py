@@ -15,7 +15,15 @@ from support import code_record, write_config, write_records
 from evalkit.cli import main
 from evalkit.config import build_options
 from evalkit.errors import ConfigError
-from evalkit.limiter import HOLD_WINDOWS, MAX_PAUSE_S, Limiter, endpoint_of, endpoint_snapshot, limiter_for
+from evalkit.limiter import (
+    HOLD_WINDOWS,
+    MAX_HOLD_WINDOWS,
+    MAX_PAUSE_S,
+    Limiter,
+    endpoint_of,
+    endpoint_snapshot,
+    limiter_for,
+)
 from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions
 
 
@@ -80,6 +88,29 @@ def test_increase_needs_a_window_of_fast_answers_holds_below_the_last_cut_and_st
     for _ in range(40):
         _window(lim)
     assert lim.slots == 20 == lim.snapshot().max  # never above the ceiling
+
+
+def test_refusals_at_the_same_level_double_the_hold_up_to_a_cap() -> None:
+    lim = Limiter("http://h:1", floor=1, ceiling=10)
+    lim.on_success(0.1)
+    holds = []
+    for _ in range(5):
+        lim.on_overload("throttled", lim.generation)  # refused at 10 (the first time from the ceiling)
+        windows = 0
+        while lim.slots < 10:
+            _window(lim)
+            windows += 1
+        holds.append(windows)
+    # 7 -> 8 -> 9 takes 2 windows, the hold at 9 is 8, 16, 32, 64, 64 windows, then 1 window to 10
+    assert holds == [3 + 8, 3 + 16, 3 + 32, 3 + MAX_HOLD_WINDOWS, 3 + MAX_HOLD_WINDOWS]
+    lim.on_overload("throttled", lim.generation)  # 7; now refused at a lower level: the hold starts over
+    _window(lim)
+    lim.on_overload("throttled", lim.generation)  # cut at 8 -> 5
+    windows = 0
+    while lim.slots < 8:
+        _window(lim)
+        windows += 1
+    assert windows == 3 + HOLD_WINDOWS  # 5 -> 6 -> 7, held at 7, -> 8
 
 
 def test_slow_start_grows_per_answer_until_the_first_cut() -> None:
