@@ -8,9 +8,11 @@ times the same ``--n`` text samples (``--n 400``) twice, each into a fresh tempo
   placing the actors, building and starting their models, and closing them;
 - plain: ``runner.infer`` in this process at k x ``--concurrency``, the same requests in flight in total.
 
-Ideal samples/s is k x concurrency / latency. The table gives wall seconds, samples/s, the fraction of ideal of
-both, and the launcher's overhead (ray wall - plain wall). A last row times a cold run, where the launcher starts
-and stops Ray itself (what ``run.py --launcher ray`` pays without ``--ray-address``).
+Ideal samples/s is k x concurrency / latency. The table gives wall seconds, samples/s and the fraction of ideal of
+both, for Ray also the time to its first stored result and the window from the first to the last (through the
+launcher's ``after_store`` hook), and the launcher's overhead (ray wall - plain wall). A last row times a cold
+run, where the launcher starts and stops Ray itself (what ``run.py --launcher ray`` pays without
+``--ray-address``).
 
 Run: ``python bench/scaling_ray.py [--n 400] [--concurrency 8] [--latency 0.2] [--actors 1 2 4]``.
 Needs the ray extra (``pip install 'evalkit[ray]'``). Exits non-zero only on a crash.
