@@ -12,7 +12,8 @@ What it measures, each in a fresh child process (so that its peak RSS, ``ru_maxr
   head ends where ``evaluate`` starts or ``infer_and_judge`` returns (the store loaded, everything reused). Also
   the store's size after each step.
 
-Run: ``python bench/scale.py [--sizes 1000,10000,100000] [--load-sizes 1000,10000,100000] [--concurrency 256]``.
+Run: ``python bench/scale.py [--sizes 1000,10000,100000] [--load-sizes 1000,10000,100000] [--concurrency 256]
+[--steps first,rerun]`` (a later step needs the earlier ones: ``rerun`` alone is a first run).
 Exits non-zero only on a crash. Figures and the machine load go to docs/benchmarks.md.
 """
 
@@ -164,14 +165,14 @@ models:
     return cfg
 
 
-def text_run(n: int, latency: float, concurrency: int) -> dict[str, Step]:
-    """The four steps of a text run of ``n`` samples, each in a fresh child."""
+def text_run(n: int, latency: float, concurrency: int, steps: tuple[str, ...] = STEPS) -> dict[str, Step]:
+    """The steps (all four by default) of a text run of ``n`` samples, each in a fresh child."""
     out: dict[str, Step] = {}
     with devserver(latency_s=latency) as server, tempfile.TemporaryDirectory(prefix="evalkit-scale-") as tmp:
         folder = Path(tmp)
         cfg = write_text_run(folder, n, server.base_url, concurrency)
         run_dir = folder / "results" / "echo" / "qa"
-        for step in STEPS:
+        for step in steps:
             argv = ["--config", str(cfg), "--no-progress", *(["--reeval"] if step == "reeval" else [])]
             fig = spawn(["--child", "run", "--", *argv], folder)
             out[step] = Step(fig["wall_s"], fig["rss_mb"], fig["head_s"], fig["tail_s"], store_mb(run_dir))
@@ -223,6 +224,7 @@ def main() -> None:
     p.add_argument("--load-sizes", default="1000,10000,100000", help="interleaved load sizes ('' = none)")
     p.add_argument("--concurrency", type=int, default=256, help="requests in flight")
     p.add_argument("--latency", type=float, default=0.0, help="devserver seconds before each reply")
+    p.add_argument("--steps", default=",".join(STEPS), help=f"text-run steps, in order (default: {','.join(STEPS)})")
     p.add_argument("--child", choices=("load", "run"), help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--dir", type=Path, help=argparse.SUPPRESS)
@@ -238,7 +240,11 @@ def main() -> None:
     rows = load_rows(parse_sizes(args.load_sizes))
     if rows:
         print_table("interleaved load (one file)", rows)
-    grid = [row for n in parse_sizes(args.sizes) for row in run_rows(n, text_run(n, args.latency, args.concurrency))]
+    steps = tuple(x.strip() for x in args.steps.split(",") if x.strip())
+    if unknown := [x for x in steps if x not in STEPS]:
+        p.error(f"unknown steps {', '.join(unknown)}; choose from {', '.join(STEPS)}")
+    sizes = parse_sizes(args.sizes)
+    grid = [row for n in sizes for row in run_rows(n, text_run(n, args.latency, args.concurrency, steps))]
     if grid:
         header = ("n", "step", "wall s", "peak RSS MB", "head us/sample", "tail us/sample", "store MB")
         print_grid(f"text run, echo model at {args.latency:g} s, concurrency {args.concurrency}", header, grid)

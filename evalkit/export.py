@@ -133,12 +133,13 @@ def scored_export(
     records: list[dict[str, Any]] = []
     relocatable: set[tuple[int, str]] = set()
     relative = {p: Path(p).relative_to(common).as_posix() for p in paths}
+    by_id = preds or {}
     for s in samples:
-        v = verdicts.get(s.id)
+        meta, v = s.meta, verdicts.get(s.id)
         rec: dict[str, Any] = {
-            "domain": s.meta.get("domain", ""),
-            "subdomain": s.meta.get("subdomain", ""),
-            "id": s.meta.get("record_id", s.id),
+            "domain": meta.get("domain", ""),
+            "subdomain": meta.get("subdomain", ""),
+            "id": meta.get("record_id", s.id),
         }
         if v is not None:
             rec["content"] = v.details.get("content", "")
@@ -148,11 +149,12 @@ def scored_export(
         else:
             rec["score"] = None
             rec["error"] = v.error if v is not None else "not judged"
-        pred = (preds or {}).get(s.id)
+        pred = by_id.get(s.id)
         out = produced_output(pred, run_dir) if pred is not None and run_dir is not None else None
         if out is not None:
             rec["output"] = out[0]
             relocatable.update((len(records), t) for t in out[1])
-        rec["file"] = relative[str(s.meta["file"])] if s.meta.get("file") else ""
+        file = meta.get("file")
+        rec["file"] = relative[str(file)] if file else ""
         records.append(rec)
     return ScoredExport(records=records, integer_metrics=integer, relocatable=frozenset(relocatable))
