@@ -242,6 +242,8 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         raise ConfigError(f"no judge for dataset {spec.dataset}: pass --judge or set datasets.{spec.dataset}.judge")
     if spec.mode != "infer" or spec.reeval:
         judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
+    if spec.concurrency:
+        _set_concurrency(spec.concurrency, model, judge)
     verdicts: dict[str, Verdict] | None = None
     if judge is not None and _pipelined(spec, judge):
         both = await infer_and_judge(
@@ -302,6 +304,15 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
     result.mean_latency_s = _mean_latency(preds)
     return result
+
+
+def _set_concurrency(n: int, model: Model, judge: Judge | None) -> None:
+    """``--concurrency N``: the requests each of the run's models keeps in flight (its pool, connections and
+    adaptive ceiling), the subject model's and the judge's alike. Not part of any key: answers stay reusable."""
+    for m in [model, *(judge.held_models() if judge is not None else [])]:
+        m.concurrency = n
+    if judge is not None:
+        judge.concurrency = n
 
 
 def _pipelined(spec: JobSpec, judge: Judge) -> bool:

@@ -126,3 +126,24 @@ def test_a_new_answer_under_the_same_key_is_judged_again(server: TimedServer, tm
     assert len(server.calls("echo")) == N and len(server.calls("judge-json")) == N
     export = lines(work / "echo" / "ds" / "scored.llm.lines.jsonl")
     assert export and all("(v2)" in json.dumps(r) and "(v1)" not in json.dumps(r) for r in export)
+
+
+def most_in_flight(calls: list[tuple[float, float]]) -> int:
+    events = sorted([(a, 1) for a, _ in calls] + [(b, -1) for _, b in calls])
+    best = now = 0
+    for _, step in events:
+        now += step
+        best = max(best, now)
+    return best
+
+
+def test_the_concurrency_flag_raises_what_the_model_keeps_in_flight(server: TimedServer, tmp_path: Path):
+    cfg = setup(tmp_path, server.base_url)  # the echo entry says concurrency: 4
+    assert run(cfg, tmp_path / "a") == 0
+    assert most_in_flight(server.calls("echo")) == 4
+    server.log.clear()
+    assert run(cfg, tmp_path / "b", "--concurrency", "12") == 0
+    assert most_in_flight(server.calls("echo")) > 8
+    assert most_in_flight(server.calls("judge-json")) > 8
+    keys = [[json.loads(x)["key"] for x in (tmp_path / w / "echo/ds/predictions.jsonl").open()] for w in "ab"]
+    assert sorted(keys[0]) == sorted(keys[1])  # the flag is not part of any key

@@ -455,7 +455,8 @@ class OpenAICompatModel(Model):
     def _limiter(self, url: str) -> Limiter | None:
         if not self.options.adaptive:
             return None
-        return limiter_for(url, self.options.concurrency_floor, max(1, self.concurrency))
+        ceiling = max(1, self.concurrency)  # --concurrency may set it below the entry's floor: the flag wins
+        return limiter_for(url, min(self.options.concurrency_floor, ceiling), ceiling)
 
     async def _post(self, body: dict[str, Any], avoid: set[str] | None = None) -> dict[str, Any]:
         """One request to the replica the pool picks, through its endpoint's limiter."""
