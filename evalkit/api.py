@@ -184,7 +184,7 @@ def sample_frame(store: RunStore, judge: str) -> pd.DataFrame:
     """
     import pandas as pd
 
-    stored = list(read_jsonl(store.predictions_path))
+    stored = [p.to_json() for p in store.load_predictions(prompts=False).values()]  # part files of shards too
     by_key, newest = _latest(stored, "key"), _latest(stored, "sample_id")
     outcomes = list(read_jsonl(store.samples_path(judge))) if judge else []
     if not outcomes:  # infer-only, or no per-sample file: the stored predictions, newest per sample
