@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from evalkit import jsontext
-from evalkit.scoring import SMALL_N, MetricSpec, Scoring, metric_value, stand_in
+from evalkit.scoring import SMALL_N, MetricSpec, MetricValue, Scoring, metric_value, stand_in
 from evalkit.types import Prediction, RecordError, Sample, Verdict
 
 REPORT_FIELDS = (
@@ -200,11 +201,16 @@ def report_rows(
     """
     scorer = scoring if scoring is not None else _MeanScoring(summarize)
     rows = []
-    for subset, group in breakdown_groups(items).items():
+    groups = breakdown_groups(items)
+    overall: dict[str, MetricValue] = {}  # a breakdown holding every sample (one subset) has the same values
+    for subset, group in groups.items():
         unshown = sum(1 for o in group if o.media_not_shown)
+        same = subset != "all" and len(group) == len(groups["all"]) and all(map(operator.is_, group, groups["all"]))
         for metric in metrics:
             spec = scorer.metric_spec(metric)
-            mv = metric_value(metric, group, scorer, clusters or {})
+            mv = overall[metric] if same else metric_value(metric, group, scorer, clusters or {})
+            if subset == "all":
+                overall[metric] = mv
             iv = mv.interval
             flags = []
             if facts.partial:

@@ -19,7 +19,7 @@ from support import Dev, code_record, write_config, write_records
 from evalkit import job, jsontext
 from evalkit.cli import main
 from evalkit.export import ScoredExport
-from evalkit.report import BREAKDOWN_KEYS, Outcome, sample_rows
+from evalkit.report import BREAKDOWN_KEYS, Outcome, report_rows, sample_rows
 from evalkit.scoring import MetricSpec, sample_clusters, stand_in
 from evalkit.types import Part, Sample
 
@@ -265,3 +265,28 @@ def test_clusters_join_samples_sharing_media_and_leave_text_samples_alone() -> N
     )
     assert got["t1"] == "s:t1" and got["m"] == "meta:g"
     assert got["a"] == got["b"] == got["c"] != "s:t1"
+
+
+class CountingScoring(RatioScoring):
+    """Counts the summaries asked for: one per interval value (the bootstrap's resamples go to numpy)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def summarize(self, metric: str, scored: Sequence[Outcome]) -> float:
+        self.calls += 1
+        return sum(o.scores[metric] for o in scored) / len(scored)
+
+
+def test_a_breakdown_holding_every_sample_reuses_the_overall_values() -> None:
+    meta = [{"subset": "qa", "domain": "x" if i % 2 else "y"} for i in range(40)]
+    items = [Outcome(f"s{i}", m, {"acc": float(i % 4 == 0)}) for i, m in enumerate(meta)]
+    scoring = CountingScoring()
+    rows = report_rows("ds", "j", ["acc"], items, scoring=scoring)
+    by_subset = {r["subset"]: r for r in rows}
+    assert set(by_subset) == {"all", "subset=qa", "domain=x", "domain=y"}
+    assert {k: v for k, v in by_subset["subset=qa"].items() if k != "subset"} == {
+        k: v for k, v in by_subset["all"].items() if k != "subset"
+    }
+    assert by_subset["domain=x"]["n"] == "20" and by_subset["domain=x"]["value"] != by_subset["all"]["value"]
+    assert scoring.calls == 2 * 3  # value and value_scored for all, domain=x, domain=y: subset=qa computed nothing
