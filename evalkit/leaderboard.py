@@ -291,7 +291,7 @@ def write_leaderboard(work_dir: Path, out: Path, html: bool = False) -> int:
         "(1–5 coherence, similarity proxies) are over scored samples; a run whose value leaves failed samples out "
         "is marked ⚠ coverage and never ranked above a fully covered run. **Bold**: best; ≈: not significantly "
         "different from the best (paired cluster test on shared samples, Holm-corrected per column, α = 0.05): "
-        "\"not shown to differ\", not \"equal\" (with 5 or fewer clusters no difference can be significant). "
+        '"not shown to differ", not "equal" (with 5 or fewer clusters no difference can be significant). '
         "The mean rank is over the columns where at least two models have a value (their count in brackets). "
         "CIs are cluster bootstraps (samples sharing a media file resample together); `partial` marks `--limit` "
         "runs. Every metric, subset and flag: `leaderboard.csv` and the folded tables below.",

@@ -148,6 +148,7 @@ class RetrievalJudge(Judge):
 
     def metric_spec(self, metric: str) -> MetricSpec:
         return ACCURACY  # every @K metric: higher is better, a query without a ranking scores 0
+
     options: RetrievalOptions
 
     def __init__(self, name: str, options: Any, ctx: JudgeContext) -> None:
