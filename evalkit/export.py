@@ -84,8 +84,7 @@ class ScoredExport:
 
     def json_lines(self) -> str:
         """One compact JSON object per line, every record with its ``file``."""
-        encode = jsontext.compact
-        return "".join([encode(r) + "\n" for r in self.records])
+        return "\n".join(map(jsontext.compact, self.records)) + ("\n" if self.records else "")
 
 
 def _typed(scores: dict[str, float], integer_metrics: frozenset[str]) -> dict[str, Any]:

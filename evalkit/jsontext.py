@@ -15,8 +15,27 @@ from typing import Any
 _INF = float("inf")
 #: the string encoder ``json.dumps(..., ensure_ascii=False)`` uses (C where available)
 _encode_str = json.encoder.encode_basestring
-#: ``json.dumps(obj, ensure_ascii=False)``, its encoder built once
-compact = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _refuse(o: Any) -> Any:
+    raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
+
+
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+#: json.dumps's own C encoder (markers, default, strings, indent, separators, sort_keys, skipkeys, allow_nan)
+_c_compact: Any = None
+if _c_make_encoder is not None:
+    _c_compact = _c_make_encoder(None, _refuse, _encode_str, None, ": ", ", ", False, False, True)
+
+
+def compact(obj: Any) -> str:
+    """``json.dumps(obj, ensure_ascii=False)``, without building an encoder per call (``json.dumps`` builds two).
+
+    No check for circular references (a cycle recurses until Python's limit).
+    """
+    if _c_compact is None:  # no C accelerator: the standard path
+        return json.dumps(obj, ensure_ascii=False)
+    return "".join(_c_compact(obj, 0))
 
 
 def compact_value(obj: Any) -> str:
