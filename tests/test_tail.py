@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Dev, code_record, write_config, write_records
+from support import REPO, Dev, code_record, write_config, write_records
 
 from evalkit import job, jsontext
 from evalkit.cli import main
@@ -290,3 +290,18 @@ def test_a_breakdown_holding_every_sample_reuses_the_overall_values() -> None:
     }
     assert by_subset["domain=x"]["n"] == "20" and by_subset["domain=x"]["value"] != by_subset["all"]["value"]
     assert scoring.calls == 2 * 3  # value and value_scored for all, domain=x, domain=y: subset=qa computed nothing
+
+
+FREEZE = """
+import gc, sys
+from evalkit.cli import main
+assert main(["--list", "models"]) == 0 and gc.get_freeze_count() == 0  # a caller with argv: left as it was
+sys.argv = ["run.py", "--list", "models"]
+assert main() == 0
+print("frozen", gc.get_freeze_count() > 0)
+"""
+
+
+def test_the_program_skips_the_shutdown_collections_a_caller_keeps_its_collector() -> None:
+    out = subprocess.run([sys.executable, "-c", FREEZE], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "frozen True"
