@@ -546,6 +546,10 @@ def _main(args: argparse.Namespace) -> int:
             return 0
         _writable_dir(work_dir, "work dir", " (set --work-dir, or work_dir in the config)")
         results = [(s.model, asyncio.run(_job(cfg, s, work_dir))) for s in _specs(args, cfg)]
+        from evalkit.launch.torchrun import is_follower
+
+        if is_follower():  # a torchrun rank other than 0 said what it stored: rank 0 prints and writes the rest
+            return 0
         if args.html:
             from evalkit.html.command import write_report
 

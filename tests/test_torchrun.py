@@ -74,6 +74,7 @@ def test_two_ranks_make_a_one_process_run_and_one_process_resumes_with_no_call(t
     assert f"rank 1 of 2: {shard1} run (0 failed), 0 reused of its {shard1} samples; rank 0 judges" in res.stderr
     assert "infer: 8 run (0 failed), 0 reused; judge: 8 run" in res.stdout  # rank 0 counts every shard
     assert res.stdout.count("coherence") == 1  # one report, by rank 0
+    assert res.stdout.count("failed samples:") == 1  # one summary: rank 1 said its line on stderr only
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["judges"]["llm"]["stats"]["infer"] == {"total": 8, "reused": 0, "ran": 8, "failed": 0}
 
