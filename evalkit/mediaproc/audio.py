@@ -18,44 +18,14 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from evalkit.errors import ConfigError, missing_extra
+from evalkit.errors import missing_extra
 from evalkit.media import file_sha256
 from evalkit.mediaproc.cache import MediaCache
 from evalkit.mediaproc.report import MediaInfo, MediaReport, settings_dict
+from evalkit.mediaproc.settings import AUDIO_DECODERS, RESAMPLERS, AudioSettings
 
 FloatArray = npt.NDArray[np.float32]
-AUDIO_DECODERS: tuple[str, ...] = ("soundfile", "pyav")
-RESAMPLERS: tuple[str, ...] = ("soxr", "scipy")
 _MODULE = {"soundfile": "soundfile", "pyav": "av", "soxr": "soxr", "scipy": "scipy"}
-
-
-@dataclass(frozen=True)
-class AudioSettings:
-    """How audio is brought to a model's input.
-
-    Attributes:
-        sample_rate: target rate in Hz (16000 for Whisper-style encoders); 0 keeps the file's rate.
-        mono: mix all channels to one (their mean).
-        max_chunk_s: longest window in seconds; longer audio is cut into consecutive windows. None: one window.
-        decoder: auto (soundfile, then pyav), soundfile or pyav.
-        resampler: auto (soxr, then scipy), soxr or scipy.
-    """
-
-    sample_rate: int = 16000
-    mono: bool = True
-    max_chunk_s: float | None = 30.0
-    decoder: str = "auto"
-    resampler: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.sample_rate < 0:
-            raise ConfigError(f"audio settings: sample_rate must be >= 0, got {self.sample_rate}")
-        if self.max_chunk_s is not None and self.max_chunk_s <= 0:
-            raise ConfigError(f"audio settings: max_chunk_s must be > 0 or null, got {self.max_chunk_s}")
-        if self.decoder not in ("auto", *AUDIO_DECODERS):
-            raise ConfigError(f"audio settings: decoder must be auto, soundfile or pyav; got {self.decoder!r}")
-        if self.resampler not in ("auto", *RESAMPLERS):
-            raise ConfigError(f"audio settings: resampler must be auto, soxr or scipy; got {self.resampler!r}")
 
 
 @dataclass(frozen=True)

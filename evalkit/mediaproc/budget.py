@@ -13,15 +13,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
-from evalkit.mediaproc.audio import AudioClip, AudioSettings, load_audio
-from evalkit.mediaproc.cache import MediaCache
-from evalkit.mediaproc.document import DocumentPages, DocumentSettings, load_document
-from evalkit.mediaproc.image import ImageResult, ImageSettings, load_image
-from evalkit.mediaproc.pointcloud import Projection, ProjectionSettings, project_point_cloud
-from evalkit.mediaproc.video import VideoFrames, VideoSettings, sample_video
+from evalkit.mediaproc.settings import AudioSettings, DocumentSettings, ImageSettings, ProjectionSettings, VideoSettings
 
-Processed = ImageResult | VideoFrames | AudioClip | DocumentPages | Projection
+if TYPE_CHECKING:  # the processors import numpy and their decoders: only a part to process loads its kind's module
+    from evalkit.mediaproc.audio import AudioClip
+    from evalkit.mediaproc.cache import MediaCache
+    from evalkit.mediaproc.document import DocumentPages
+    from evalkit.mediaproc.image import ImageResult
+    from evalkit.mediaproc.pointcloud import Projection
+    from evalkit.mediaproc.video import VideoFrames
+
+    Processed: TypeAlias = ImageResult | VideoFrames | AudioClip | DocumentPages | Projection
 
 
 @dataclass(frozen=True)
@@ -61,13 +65,23 @@ def process(
     """
     budget = budget or MediaBudget()
     if part_type == "image":
+        from evalkit.mediaproc.image import load_image
+
         return load_image(path, budget.image, cache)
     if part_type == "video":
+        from evalkit.mediaproc.video import sample_video
+
         return sample_video(path, budget.video, cache)
     if part_type == "audio":
+        from evalkit.mediaproc.audio import load_audio
+
         return load_audio(path, budget.audio, cache)
     if part_type == "document":
+        from evalkit.mediaproc.document import load_document
+
         return load_document(path, budget.document, cache)
     if part_type == "threeD":
+        from evalkit.mediaproc.pointcloud import project_point_cloud
+
         return project_point_cloud(path, budget.threeD, cache)
     raise ValueError(f"no media processor for part type '{part_type}'")

@@ -15,13 +15,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Self, TypeVar
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
 from evalkit.media import media_key
 from evalkit.mediaproc.report import MediaReport
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 _META = "__report__"
 
@@ -159,6 +159,8 @@ class MediaCache:
         file = self._file(key)
         if file is None or not file.is_file():
             return None
+        import numpy as np  # here, not at the top: a model holding a cache may never decode anything
+
         try:
             with np.load(file, allow_pickle=False) as data:
                 arrays = {name: data[name] for name in data.files if name != _META}
@@ -171,6 +173,8 @@ class MediaCache:
         file = self._file(key)
         if file is None:
             return
+        import numpy as np
+
         file.parent.mkdir(parents=True, exist_ok=True)
         payload: dict[str, Any] = dict(value.arrays())
         payload[_META] = np.array(json.dumps(value.report.to_json()))

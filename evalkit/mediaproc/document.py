@@ -23,46 +23,11 @@ import numpy.typing as npt
 from evalkit.errors import ConfigError, missing_extra
 from evalkit.media import IMAGE_SUFFIXES, TEXT_SUFFIXES, file_sha256
 from evalkit.mediaproc.cache import MediaCache
-from evalkit.mediaproc.image import check_budget, fit_rgb
+from evalkit.mediaproc.image import fit_rgb
 from evalkit.mediaproc.report import MediaInfo, MediaReport, settings_dict
+from evalkit.mediaproc.settings import RENDERERS, DocumentSettings
 
-MODES = ("text", "images", "both")
-RENDERERS = ("pypdfium2", "pdftoppm")
 PDFTOPPM_TIMEOUT_S = 120.0
-
-
-@dataclass(frozen=True)
-class DocumentSettings:
-    """How a document reaches a model.
-
-    Attributes:
-        mode: text (extracted text), images (page images) or both.
-        max_pages: pages kept from the start of a PDF; the rest are counted on the report, not read.
-        dpi: rendering resolution of PDF pages.
-        max_pixels: pixel budget of each page image.
-        min_pixels: page images smaller than this are enlarged (0: never).
-        patch: page image sides become multiples of this.
-        max_chars: extracted text is cut at this many characters.
-        renderer: auto (pypdfium2, then pdftoppm), pypdfium2 or pdftoppm.
-    """
-
-    mode: str = "both"
-    max_pages: int = 8
-    dpi: int = 100
-    max_pixels: int = 1024 * 1024
-    min_pixels: int = 0
-    patch: int = 1
-    max_chars: int = 20_000
-    renderer: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"document settings: mode must be text, images or both; got {self.mode!r}")
-        if self.max_pages < 1 or self.dpi < 1 or self.max_chars < 1:
-            raise ConfigError("document settings: max_pages, dpi and max_chars must be >= 1")
-        if self.renderer not in ("auto", *RENDERERS):
-            raise ConfigError(f"document settings: renderer must be auto, pypdfium2 or pdftoppm; got {self.renderer!r}")
-        check_budget(self.min_pixels, self.max_pixels, self.patch, "document settings")
 
 
 @dataclass(frozen=True)

@@ -12,49 +12,12 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from evalkit.errors import ConfigError
 from evalkit.media import file_sha256
 from evalkit.mediaproc.cache import MediaCache
 from evalkit.mediaproc.report import MediaInfo, MediaReport, settings_dict
+from evalkit.mediaproc.settings import ImageSettings
 
 RGBArray = npt.NDArray[np.uint8]
-_RESAMPLE = ("bicubic", "bilinear", "lanczos", "nearest")
-
-
-def check_budget(min_pixels: int, max_pixels: int, patch: int, where: str) -> None:
-    """Raise ConfigError unless ``0 <= min_pixels <= max_pixels`` and ``patch >= 1`` fit together."""
-    if patch < 1:
-        raise ConfigError(f"{where}: patch must be >= 1, got {patch}")
-    if min_pixels < 0 or max_pixels < patch * patch:
-        raise ConfigError(f"{where}: need min_pixels >= 0 and max_pixels >= patch^2 ({patch * patch})")
-    if min_pixels > max_pixels:
-        raise ConfigError(f"{where}: min_pixels {min_pixels} exceeds max_pixels {max_pixels}")
-
-
-@dataclass(frozen=True)
-class ImageSettings:
-    """How images are brought to a model's budget.
-
-    Attributes:
-        min_pixels: smaller images are enlarged to at least this many pixels (0: never enlarge).
-        max_pixels: larger images are shrunk to at most this many pixels.
-        patch: both sides become multiples of this (28 for Qwen2-VL/Qwen2.5-VL, 1 for no constraint).
-        resample: Pillow filter: bicubic, bilinear, lanczos or nearest.
-        background: RGB colour that transparent pixels are composited on.
-    """
-
-    min_pixels: int = 0
-    max_pixels: int = 1024 * 1024
-    patch: int = 1
-    resample: str = "bicubic"
-    background: tuple[int, ...] = (255, 255, 255)
-
-    def __post_init__(self) -> None:
-        check_budget(self.min_pixels, self.max_pixels, self.patch, "image settings")
-        if self.resample not in _RESAMPLE:
-            raise ConfigError(f"image settings: resample must be one of {', '.join(_RESAMPLE)}, got {self.resample!r}")
-        if len(self.background) != 3 or not all(0 <= c <= 255 for c in self.background):
-            raise ConfigError(f"image settings: background must be three values 0-255, got {self.background!r}")
 
 
 def fit_size(width: int, height: int, min_pixels: int, max_pixels: int, patch: int = 1) -> tuple[int, int]:

@@ -13,11 +13,11 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from evalkit.errors import ConfigError
 from evalkit.media import file_sha256
 from evalkit.mediaproc.cache import MediaCache
 from evalkit.mediaproc.image import encode_image
 from evalkit.mediaproc.report import MediaInfo, MediaReport, settings_dict
+from evalkit.mediaproc.settings import ProjectionSettings
 
 # (name, horizontal axis, vertical axis, depth axis, depth sign): the viewer looks along -depth.
 VIEWS: tuple[tuple[str, int, int, int, float], ...] = (
@@ -27,31 +27,6 @@ VIEWS: tuple[tuple[str, int, int, int, float], ...] = (
 )
 _NEAR, _FAR = 20, 190  # grey levels of the nearest and farthest points
 _BORDER = 200
-
-
-@dataclass(frozen=True)
-class ProjectionSettings:
-    """How a point cloud is drawn.
-
-    Attributes:
-        panel_size: side of each square panel in pixels (the image is 3 panels wide).
-        margin: empty border inside each panel, in pixels.
-        max_points: larger clouds are thinned to this many points by a fixed stride (deterministic).
-        point_size: side of the square drawn per point, in pixels.
-        labels: write each view's name in its panel.
-    """
-
-    panel_size: int = 256
-    margin: int = 12
-    max_points: int = 200_000
-    point_size: int = 2
-    labels: bool = True
-
-    def __post_init__(self) -> None:
-        if self.panel_size < 16 or not 0 <= self.margin < self.panel_size // 2:
-            raise ConfigError("projection settings: need panel_size >= 16 and 0 <= margin < panel_size / 2")
-        if self.max_points < 1 or self.point_size < 1:
-            raise ConfigError("projection settings: max_points and point_size must be >= 1")
 
 
 @dataclass(frozen=True)

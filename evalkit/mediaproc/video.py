@@ -19,55 +19,15 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
-from evalkit.errors import ConfigError, missing_extra
+from evalkit.errors import missing_extra
 from evalkit.media import file_sha256
 from evalkit.mediaproc.cache import MediaCache
-from evalkit.mediaproc.image import check_budget, fit_size, resize_rgb
+from evalkit.mediaproc.image import fit_size, resize_rgb
 from evalkit.mediaproc.report import MediaInfo, MediaReport, settings_dict
+from evalkit.mediaproc.settings import DECODERS, VideoSettings
 
-DECODERS: tuple[str, ...] = ("decord", "pyav", "opencv")
 _MODULE = {"decord": "decord", "pyav": "av", "opencv": "cv2"}
 _PACKAGE = {"decord": "decord", "pyav": "av", "opencv": "opencv-python-headless"}
-
-
-@dataclass(frozen=True)
-class VideoSettings:
-    """How frames are taken from a video.
-
-    Attributes:
-        fps: frames per second of video time to take (ignored when ``num_frames`` is set).
-        num_frames: take this many frames spread uniformly over the clip instead.
-        min_frames: take at least this many (a very short clip at a low fps still gives this many).
-        max_frames: never more than this many; more are replaced by this many spread uniformly.
-        max_pixels: pixel budget of each frame (frames are shrunk keeping their aspect).
-        min_pixels: frames smaller than this are enlarged (0: never).
-        patch: frame sides become multiples of this (28 for Qwen2.5-VL).
-        decoder: auto (decord, then pyav, then opencv), decord, pyav or opencv.
-        resample: Pillow filter used to resize frames.
-    """
-
-    fps: float = 1.0
-    num_frames: int | None = None
-    min_frames: int = 1
-    max_frames: int = 32
-    max_pixels: int = 448 * 448
-    min_pixels: int = 0
-    patch: int = 1
-    decoder: str = "auto"
-    resample: str = "bicubic"
-
-    def __post_init__(self) -> None:
-        if self.fps <= 0:
-            raise ConfigError(f"video settings: fps must be > 0, got {self.fps}")
-        if self.num_frames is not None and self.num_frames < 1:
-            raise ConfigError(f"video settings: num_frames must be >= 1, got {self.num_frames}")
-        if not 1 <= self.min_frames <= self.max_frames:
-            raise ConfigError(
-                f"video settings: need 1 <= min_frames ({self.min_frames}) <= max_frames ({self.max_frames})"
-            )
-        if self.decoder not in ("auto", *DECODERS):
-            raise ConfigError(f"video settings: decoder must be auto, {', '.join(DECODERS)}; got {self.decoder!r}")
-        check_budget(self.min_pixels, self.max_pixels, self.patch, "video settings")
 
 
 @dataclass(frozen=True)

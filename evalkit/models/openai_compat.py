@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -24,12 +24,14 @@ from evalkit.limiter import Limiter, check_bounds, endpoint_of, limiter_for
 from evalkit.mediaproc.budget import MediaBudget
 from evalkit.mediaproc.cache import MediaCache
 from evalkit.models.base import MODELS, Model
-from evalkit.models.describe_media import MediaDescriber
-from evalkit.models.openai_audio import AudioOut
 from evalkit.models.openai_messages import Converted, MediaPlan, not_read_reason, to_openai_content
 from evalkit.models.replicas import Replica, ReplicaPool
-from evalkit.render.produce import Producer
 from evalkit.types import Generation, Msg, Part, Sample
+
+if TYPE_CHECKING:  # imported where an entry asks for them: a plain text run loads none of them
+    from evalkit.models.describe_media import MediaDescriber
+    from evalkit.models.openai_audio import AudioOut
+    from evalkit.render.produce import Producer
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 #: statuses that say "too many requests": the endpoint's limiter cuts its limit
@@ -215,11 +217,19 @@ class OpenAICompatModel(Model):
         self._schema_lock = asyncio.Lock()
         self._describer: MediaDescriber | None = None
         if self.options.describe_media:
+            from evalkit.models.describe_media import MediaDescriber
+
             self._describer = MediaDescriber(self.options.describe_media)
         self._producer: Producer | None = None
         if self.options.produce:
+            from evalkit.render.produce import Producer
+
             self._producer = Producer(self.options.produce, self.options.produce_when_asked)
-        self._audio_out = AudioOut(self.options.audio_out) if self.options.audio_out else None
+        self._audio_out: AudioOut | None = None
+        if self.options.audio_out:
+            from evalkit.models.openai_audio import AudioOut
+
+            self._audio_out = AudioOut(self.options.audio_out)
 
     def bind_run_dir(self, run_dir: Path) -> None:
         if self._producer is not None:
