@@ -79,13 +79,17 @@ def check(work: Path, n: int) -> None:
         raise RuntimeError(f"{work}: {ok} ok answers of {n}")
 
 
+def _of(rate: float, ideal: float) -> str:
+    return f", {rate / ideal:.2f} of ideal" if ideal else ""
+
+
 def main_run(n: int, concurrency: int, latency: float, ranks: list[int]) -> None:
     rows: list[tuple[str, str]] = []
     with devserver(latency_s=latency) as server, tempfile.TemporaryDirectory(prefix="evalkit-bench-") as tmp:
         root = Path(tmp)
         cfg = write_dataset(root, n, server.base_url)
         for k in ranks:
-            ideal = k * concurrency / latency
+            ideal = k * concurrency / latency if latency else 0.0  # 0 ms: no ideal rate, samples/s only
             calls = server.requests()
             tr = run(cfg, root / f"torchrun{k}", k, concurrency)
             check(root / f"torchrun{k}", n)
@@ -96,8 +100,8 @@ def main_run(n: int, concurrency: int, latency: float, ranks: list[int]) -> None
             rows.append(
                 (
                     f"{k} rank(s) x {concurrency} vs plain x {k * concurrency}",
-                    f"torchrun {tr:.2f} s ({n / tr:.0f}/s, {n / tr / ideal:.2f} of ideal), "
-                    f"plain {pl:.2f} s ({n / pl:.0f}/s, {n / pl / ideal:.2f}), overhead {tr - pl:+.2f} s",
+                    f"torchrun {tr:.2f} s ({n / tr:.0f}/s{_of(n / tr, ideal)}), "
+                    f"plain {pl:.2f} s ({n / pl:.0f}/s{_of(n / pl, ideal)}), overhead {tr - pl:+.2f} s",
                 )
             )
             calls = server.requests()
