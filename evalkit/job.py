@@ -227,21 +227,22 @@ def _is_sha(text: str) -> bool:
 async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     """Run one job end to end; every result is stored as soon as it exists."""
     started = time.time()
-    dataset = build_dataset(cfg, spec.dataset)
-    model = build_model(cfg, spec.model, spec.model_overrides)
-    check_replay(model, dataset)
-    samples, errors, facts = _load(dataset, spec.limit)
-    unread = check_unread_media(model, samples) if spec.mode in ("all", "infer") and not spec.reeval else {}
-    store = RunStore(work_dir, spec.model, spec.dataset)
-    model.bind_run_dir(store.dir)
-    result = JobResult(store=store, bad_records=len(errors), facts=facts, unread_media=dict(unread))
-    pv = dataset.prompt_version
-    judge = None
-    judge_name = spec.judge or dataset.judge_name
-    if not judge_name and (spec.mode != "infer" or spec.reeval):
-        raise ConfigError(f"no judge for dataset {spec.dataset}: pass --judge or set datasets.{spec.dataset}.judge")
-    if spec.mode != "infer" or spec.reeval:
-        judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
+    with _collector_paused():  # the start (imports, records) allocates much and frees little: collect later
+        dataset = build_dataset(cfg, spec.dataset)
+        model = build_model(cfg, spec.model, spec.model_overrides)
+        check_replay(model, dataset)
+        samples, errors, facts = _load(dataset, spec.limit)
+        unread = check_unread_media(model, samples) if spec.mode in ("all", "infer") and not spec.reeval else {}
+        store = RunStore(work_dir, spec.model, spec.dataset)
+        model.bind_run_dir(store.dir)
+        result = JobResult(store=store, bad_records=len(errors), facts=facts, unread_media=dict(unread))
+        pv = dataset.prompt_version
+        judge = None
+        judge_name = spec.judge or dataset.judge_name
+        if not judge_name and (spec.mode != "infer" or spec.reeval):
+            raise ConfigError(f"no judge for dataset {spec.dataset}: pass --judge or set datasets.{spec.dataset}.judge")
+        if spec.mode != "infer" or spec.reeval:
+            judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
     if spec.concurrency:
         _set_concurrency(spec.concurrency, model, judge)
     verdicts: dict[str, Verdict] | None = None

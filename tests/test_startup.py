@@ -6,6 +6,7 @@ prediction of an existing run must keep matching its sample, so these values may
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 from pathlib import Path
@@ -109,3 +110,18 @@ def test_openai_options_with_a_media_budget_still_validate() -> None:
     assert opts.media == MediaBudget(image=ImageSettings(max_pixels=1003520, patch=28))
     with pytest.raises(ConfigError, match="patch must be >= 1"):
         build_options(OpenAIOptions, {"media": {"image": {"patch": 0}}}, "models.x")
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"b": float("nan"), "a": [float("inf"), -float("inf")], "c": {"z": 1, "y": [{"x": None}]}},
+        {3: "int keys", 1: 0.1, 2: -0.0},
+        "top-level string with \\u00e9 and \x00",
+        [1, 2.5, True, None, ("t", Path("p"))],
+        {"msg": [["text", "é", None], ["image", "0" * 64, "<image_1>"]], "model": "m" * 32, "prompt": ""},
+    ],
+)
+def test_stable_hash_hashes_the_text_json_dumps_writes(obj: object) -> None:
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    assert stable_hash(obj, 64) == hashlib.sha256(text.encode("utf-8")).hexdigest()
