@@ -41,22 +41,37 @@ async def run_pool(
     progress: bool = True,
 ) -> None:
     """Run ``work`` on every item with at most ``concurrency`` in flight, with a progress bar."""
+    await run_stream(_queued(items), len(items), work, concurrency, desc, progress)
+
+
+def _queued(items: Sequence[T]) -> asyncio.Queue[T]:
     queue: asyncio.Queue[T] = asyncio.Queue()
     for item in items:
         queue.put_nowait(item)
-    bar = progress_bar(len(items), desc, progress)
+    return queue
+
+
+async def run_stream(
+    queue: asyncio.Queue[T],
+    total: int,
+    work: Callable[[T], Awaitable[Any]],
+    concurrency: int,
+    desc: str,
+    progress: bool = True,
+) -> None:
+    """Run ``work`` on the ``total`` items that are or will be put on ``queue``, at most ``concurrency`` at once."""
+    bar = progress_bar(total, desc, progress)
+    left = total
 
     async def worker() -> None:
-        while True:
-            try:
-                item = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            await work(item)
+        nonlocal left
+        while left > 0:
+            left -= 1  # claimed before waiting: the workers never wait for more items than will come
+            await work(await queue.get())
             bar.update()
 
     try:
-        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(items))))))
+        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, total)))))
     finally:
         bar.close()
 
@@ -85,7 +100,7 @@ R = TypeVar("R", Prediction, Verdict)
 
 
 async def _produce(
-    todo: Sequence[Sample],
+    todo: Sequence[Sample] | tuple[asyncio.Queue[Sample], int],
     make: Callable[[Sample], Awaitable[R]],
     path: Path,
     current: dict[str, R],
@@ -97,6 +112,8 @@ async def _produce(
     stored: Callable[[Sample, R], None] | None = None,
 ) -> None:
     """Make one record per sample in the pool and append each to ``path`` the moment it exists.
+
+    ``todo``: the samples, or a queue they arrive on and how many will (pipelined judging).
 
     ``kept`` gives what stays in memory once the record is stored (default: the record itself); ``stored`` is
     called with each record once it is in the file (pipelined judging picks it up there).
@@ -112,7 +129,8 @@ async def _produce(
             if stored is not None:
                 stored(s, current[s.id])
 
-        await run_pool(todo, one, concurrency, desc, progress)
+        queue, total = todo if isinstance(todo, tuple) else (_queued(todo), len(todo))
+        await run_stream(queue, total, one, concurrency, desc, progress)
 
 
 @dataclass
@@ -358,7 +376,7 @@ async def infer_and_judge(
             conc = concurrency or judge.concurrency
             path = store.verdicts_path(judge.name)
             desc = f"judge {judge.name}"
-            stages.append(_produce_stream(queue, n_judge, verdict, path, verdicts, jstats, conc, desc, progress))
+            stages.append(_produce((queue, n_judge), verdict, path, verdicts, jstats, conc, desc, progress))
         await _together(stages)
     finally:
         closing = [m.close() for m, used in ((model, plan.todo and not started), (judge, n_judge)) if used]
@@ -376,37 +394,3 @@ async def _together(coros: list[Coroutine[Any, Any, None]]) -> None:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-async def _produce_stream(
-    queue: asyncio.Queue[Sample],
-    total: int,
-    make: Callable[[Sample], Awaitable[Verdict]],
-    path: Path,
-    current: dict[str, Verdict],
-    stats: StageStats,
-    concurrency: int,
-    desc: str,
-    progress: bool,
-) -> None:
-    """``_produce`` over samples that arrive on ``queue`` (``total`` of them): each record stored as it exists."""
-    bar = progress_bar(total, desc, progress)
-    left = total
-    with AppendLog(path) as log:
-
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1  # claimed before waiting: the workers never wait for more samples than will come
-                s = await queue.get()
-                rec = await make(s)
-                log.append(rec.to_json())
-                current[s.id] = rec
-                stats.ran += 1
-                stats.failed += not rec.ok
-                bar.update()
-
-        try:
-            await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, total)))))
-        finally:
-            bar.close()
