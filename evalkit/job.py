@@ -231,54 +231,37 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         dataset = build_dataset(cfg, spec.dataset)
         model = build_model(cfg, spec.model, spec.model_overrides)
         check_replay(model, dataset)
+        samples, errors, facts = _load(dataset, spec.limit)
+        unread = check_unread_media(model, samples) if spec.mode in ("all", "infer") and not spec.reeval else {}
         store = RunStore(work_dir, spec.model, spec.dataset)
-        starting = _start_early(model, spec, store)
-        try:
-            samples, errors, facts = await _load_beside(starting, dataset, spec.limit)
-            unread = check_unread_media(model, samples) if spec.mode in ("all", "infer") and not spec.reeval else {}
-            model.bind_run_dir(store.dir)
-            result = JobResult(store=store, bad_records=len(errors), facts=facts, unread_media=dict(unread))
-            pv = dataset.prompt_version
-            judge = None
-            judge_name = spec.judge or dataset.judge_name
-            if not judge_name and (spec.mode != "infer" or spec.reeval):
-                raise ConfigError(
-                    f"no judge for dataset {spec.dataset}: pass --judge or set datasets.{spec.dataset}.judge"
-                )
-            if spec.mode != "infer" or spec.reeval:
-                judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
-            if starting is not None and not samples:  # nothing to predict: the model is not needed after all
-                await _drop_start(model, starting)
-                starting = None
-        except BaseException:
-            await _drop_start(model, starting)
-            raise
+        model.bind_run_dir(store.dir)
+        result = JobResult(store=store, bad_records=len(errors), facts=facts, unread_media=dict(unread))
+        pv = dataset.prompt_version
+        judge = None
+        judge_name = spec.judge or dataset.judge_name
+        if not judge_name and (spec.mode != "infer" or spec.reeval):
+            raise ConfigError(f"no judge for dataset {spec.dataset}: pass --judge or set datasets.{spec.dataset}.judge")
+        if spec.mode != "infer" or spec.reeval:
+            judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
     if spec.concurrency:
         _set_concurrency(spec.concurrency, model, judge)
     verdicts: dict[str, Verdict] | None = None
-    try:
-        if starting is not None:
-            await starting  # a model that cannot start says so here, after every config and dataset error
-        if judge is not None and _pipelined(spec, judge):
-            both = await infer_and_judge(
-                model,
-                judge,
-                samples,
-                store,
-                pv,
-                force=spec.force_reinfer,
-                concurrency=spec.concurrency or None,
-                progress=spec.progress,
-                started=starting is not None,
-            )
-            preds, result.infer, verdicts, result.judge = both.preds, both.infer, both.verdicts, both.judge
-        elif spec.mode in ("all", "infer") and not spec.reeval:
-            preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv, started=starting is not None)
-        else:
-            preds, result.infer = stored_predictions(model, samples, store, pv)
-    finally:
-        if starting is not None:
-            await model.close()
+    if judge is not None and _pipelined(spec, judge):
+        both = await infer_and_judge(
+            model,
+            judge,
+            samples,
+            store,
+            pv,
+            force=spec.force_reinfer,
+            concurrency=spec.concurrency or None,
+            progress=spec.progress,
+        )
+        preds, result.infer, verdicts, result.judge = both.preds, both.infer, both.verdicts, both.judge
+    elif spec.mode in ("all", "infer") and not spec.reeval:
+        preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
+    else:
+        preds, result.infer = stored_predictions(model, samples, store, pv)
     if leaves_judging_to_rank0(result.infer):  # a torchrun rank other than 0: its shard is stored
         return result
     result.tokens = token_totals(preds, model.price)
@@ -322,42 +305,6 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
     result.mean_latency_s = _mean_latency(preds)
     return result
-
-
-def _start_early(model: Model, spec: JobSpec, store: RunStore) -> asyncio.Future[None] | None:
-    """Start the model now, beside loading the dataset, when the run will need it anyway; else None.
-
-    Only a model whose start is a session and a check of its endpoint (``start_overlaps``), in a one-process run
-    that predicts and holds no stored prediction yet (a resumed run may reuse them all: its model starts only
-    when something is left to do, as before).
-    """
-    if not getattr(model, "start_overlaps", False) or spec.mode not in ("all", "infer") or spec.reeval:
-        return None
-    if spec.launcher != "local" or os.environ.get("WORLD_SIZE", "1") not in ("", "1"):
-        return None
-    if not spec.force_reinfer and any(p.is_file() and p.stat().st_size for p in store.prediction_paths()):
-        return None
-    if spec.concurrency:
-        model.concurrency = spec.concurrency  # what start() sizes its connection pool by
-    return asyncio.ensure_future(model.start())
-
-
-async def _load_beside(
-    starting: asyncio.Future[None] | None, dataset: Dataset, limit: int
-) -> tuple[list[Sample], list[RecordError], RunFacts]:
-    """:func:`_load`; on a worker thread while the model starts (the event loop answers its endpoint meanwhile)."""
-    if starting is None:
-        return _load(dataset, limit)
-    return await asyncio.to_thread(_load, dataset, limit)
-
-
-async def _drop_start(model: Model, starting: asyncio.Future[None] | None) -> None:
-    """Stop an early start (its outcome, a failure included, is not wanted) and close what it opened."""
-    if starting is None:
-        return
-    starting.cancel()
-    await asyncio.gather(starting, return_exceptions=True)
-    await model.close()
 
 
 def _set_concurrency(n: int, model: Model, judge: Judge | None) -> None:

@@ -217,17 +217,14 @@ async def infer(
     force: bool = False,
     concurrency: int | None = None,
     progress: bool = True,
-    started: bool = False,
 ) -> tuple[dict[str, Prediction], StageStats]:
     """Predict every sample that has no successful prediction under its current key.
-
-    ``started``: the caller started the model and closes it (see :func:`run_infer`).
 
     Returns:
         sample id -> the current Prediction (reused or new), and the stage counts.
     """
     plan = plan_infer(model, samples, store, prompt_version, force)
-    await run_infer(model, plan, store, concurrency, progress, started=started)
+    await run_infer(model, plan, store, concurrency, progress)
     return plan.current, plan.stats
 
 
@@ -333,7 +330,6 @@ async def infer_and_judge(
     force: bool = False,
     concurrency: int | None = None,
     progress: bool = True,
-    started: bool = False,
 ) -> Judged:
     """Infer and judge at once: each prediction is judged as soon as it is stored, not after the last one.
 
@@ -341,7 +337,6 @@ async def infer_and_judge(
     are reused as in ``infer`` then ``evaluate``; the stored ones without are judged from the start; a prediction
     made now is judged as it is stored (it looks up no stored verdict: that would mean reading every stored one).
     With an LLM judge on another endpoint the wall time approaches the longer of the two stages, not their sum.
-    ``started``: the caller started the model and closes it (see :func:`run_infer`).
     """
     if not pipelines(judge):
         raise ValueError(f"judge {judge.name} sees the whole corpus first (prepare): it cannot be pipelined")
@@ -361,7 +356,7 @@ async def infer_and_judge(
     jstats = StageStats(total=len(samples), reused=len(verdicts))
     n_judge = queue.qsize() + len(plan.todo)  # every sample predicted now is judged, answer or failure
     try:
-        if plan.todo and not started:  # the model first: a model that cannot start is the error the user sees
+        if plan.todo:  # the model first: a model that cannot start is the error the user sees
             await model.start()
         if n_judge:
             await judge.start()
@@ -379,7 +374,7 @@ async def infer_and_judge(
             stages.append(_produce((queue, n_judge), verdict, path, verdicts, jstats, conc, desc, progress))
         await _together(stages)
     finally:
-        closing = [m.close() for m, used in ((model, plan.todo and not started), (judge, n_judge)) if used]
+        closing = [m.close() for m, used in ((model, plan.todo), (judge, n_judge)) if used]
         await asyncio.gather(*closing, return_exceptions=True)
     return Judged(plan.current, plan.stats, verdicts, jstats)
 

@@ -15,7 +15,6 @@ import pytest
 from support import Dev
 from test_lazy_registry import imported_after
 
-from evalkit.cli import main
 from evalkit.mediaproc.budget import MediaBudget
 from evalkit.mediaproc.image import ImageSettings
 from evalkit.models.openai_compat import OpenAICompatModel, OpenAIOptions
@@ -126,54 +125,3 @@ def test_openai_options_with_a_media_budget_still_validate() -> None:
 def test_stable_hash_hashes_the_text_json_dumps_writes(obj: object) -> None:
     text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     assert stable_hash(obj, 64) == hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _qa_run(tmp_path: Path, base_url: str, files: str = '["qa.jsonl"]', judge: str = "exact-match") -> Path:
-    (tmp_path / "qa.jsonl").write_text(
-        "".join(json.dumps({"id": f"q{i}", "question": f"{i}+0?", "answer": str(i)}) + "\n" for i in range(3))
-    )
-    cfg = tmp_path / "config.yaml"
-    cfg.write_text(
-        textwrap.dedent(
-            f"""
-            dataset_root: .
-            work_dir: results
-            defaults: {{model: echo, dataset: qa}}
-            models:
-              echo: {{backend: openai, base_url: "{base_url}", model: echo, max_retries: 0, serve_command: "serve it"}}
-            datasets:
-              qa: {{class: qa, files: {files}, judge: {judge}}}
-            """
-        )
-    )
-    return cfg
-
-
-DEAD = "http://127.0.0.1:9/v1"  # nothing listens on the discard port
-
-
-def test_a_first_run_still_reports_dataset_and_judge_errors_before_the_model_that_cannot_start(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The model starts beside the loading (a first run), yet the error shown is the first one a user must fix."""
-    cfg = _qa_run(tmp_path, DEAD, files='["missing-*.jsonl"]')
-    assert main(["--config", str(cfg), "--no-progress"]) == 2
-    err = capsys.readouterr().err
-    assert "missing-*.jsonl" in err and "nothing answers" not in err
-    cfg = _qa_run(tmp_path, DEAD, judge="no-such-judge")
-    assert main(["--config", str(cfg), "--no-progress"]) == 2
-    err = capsys.readouterr().err
-    assert "no-such-judge" in err and "nothing answers" not in err
-    cfg = _qa_run(tmp_path, DEAD)
-    assert main(["--config", str(cfg), "--no-progress"]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
-        f"error: model echo: nothing answers at {DEAD}. Start it with: serve it"
-    ]
-
-
-def test_a_resumed_run_that_reuses_every_prediction_needs_no_endpoint(tmp_path: Path, dev: Dev) -> None:
-    """No early start when predictions are stored: the model starts only if something is left to predict."""
-    assert main(["--config", str(_qa_run(tmp_path, dev.base_url)), "--no-progress"]) == 0
-    assert main(["--config", str(_qa_run(tmp_path, DEAD)), "--no-progress"]) == 0  # base_url is not in the key
-    manifest = json.loads((tmp_path / "results" / "echo" / "qa" / "manifest.json").read_text())
-    assert manifest["judges"]["exact-match"]["stats"]["infer"]["reused"] == 3

@@ -26,18 +26,9 @@ __all__ = ["infer_stage", "leaves_judging_to_rank0"]
 
 
 async def infer_stage(
-    cfg: Config,
-    spec: JobSpec,
-    model: Model,
-    samples: Sequence[Sample],
-    store: RunStore,
-    prompt_version: str,
-    started: bool = False,
+    cfg: Config, spec: JobSpec, model: Model, samples: Sequence[Sample], store: RunStore, prompt_version: str
 ) -> tuple[dict[str, Prediction], StageStats]:
-    """Predict the samples of one job with the launcher ``spec`` asks for; returns what ``runner.infer`` returns.
-
-    ``started``: the caller started the model and closes it (a one-process run only).
-    """
+    """Predict the samples of one job with the launcher ``spec`` asks for; returns what ``runner.infer`` returns."""
     if _under_torchrun():
         from evalkit.launch.torchrun import infer_torchrun, rank_of
 
@@ -57,7 +48,6 @@ async def infer_stage(
         force=spec.force_reinfer,
         concurrency=spec.concurrency or None,
         progress=spec.progress,
-        started=started,
     )
 
 

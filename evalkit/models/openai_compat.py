@@ -251,12 +251,6 @@ class OpenAICompatModel(Model):
             gen = await self._producer.apply(sample.id, sample.msg, gen)
         return gen
 
-    @property
-    def start_overlaps(self) -> bool:
-        """True when :meth:`start` only opens a session and checks the endpoint (no embedded server to launch): a
-        job may run it beside loading the dataset, and drop it."""
-        return not self.options.embedded
-
     async def start(self) -> None:
         if self.options.embedded:
             await self._start_embedded()
