@@ -18,7 +18,7 @@ PART_TYPES: tuple[str, ...] = ("text", "image", "audio", "video", "document", "c
 MEDIA_TYPES: tuple[str, ...] = ("image", "audio", "video", "document", "threeD")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Part:
     """One ordered piece of a multimodal message.
 
@@ -82,7 +82,7 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     """One evaluation item, as a dataset produces it.
 
@@ -172,7 +172,7 @@ class Generation:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Prediction:
     """A model's answer to one sample, or the reason it has none.
 
@@ -234,7 +234,7 @@ class Prediction:
 ParseStatus = Literal["ok", "unparseable", "error", "skipped"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     """A judge's scores for one prediction, or the reason there are none.
 
