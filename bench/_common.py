@@ -93,12 +93,17 @@ def devserver(latency_s: float = 0.0, timeout_s: float = 30.0) -> Iterator[DevSe
         _wait_ready(proc, port, timeout_s)
         yield DevServerProc(proc, port)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    """Terminate a server subprocess; kill it if it has not exited within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def make_samples(n: int) -> list[Sample]:

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from _common import HOST, _wait_ready, free_port, make_samples
+from _common import HOST, _wait_ready, free_port, make_samples, stop
 from aiohttp import web
 
 from evalkit.limiter import DECREASE, Limiter, endpoint_snapshot, limiter_for
@@ -87,8 +87,7 @@ def throttling_server(limit: int, latency_s: float, retry_after: str) -> Iterato
         _wait_ready(proc, port, 30.0)
         yield f"http://{HOST}:{port}"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(proc)
 
 
 def _call(url: str, method: str = "GET") -> dict[str, int]:

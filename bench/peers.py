@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import HOST, REPO, free_port
+from _common import HOST, REPO, free_port, stop
 
 TOOLS = ("evalkit", "inspect", "lmms-eval")
 PEERS = ("inspect", "lmms-eval")
@@ -136,12 +136,7 @@ def latency_server(latency_s: float, log: Path) -> Iterator[Server]:
                 time.sleep(0.05)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 # --- the scratch venv ---------------------------------------------------------------------------------------

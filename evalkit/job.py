@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import gc
 import json
 import logging
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +19,9 @@ from evalkit.datasets.base import Dataset
 from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
+from evalkit.gcpause import collector_paused
 from evalkit.judges.base import Judge
-from evalkit.launch import infer_stage, leaves_judging_to_rank0
+from evalkit.launch import infer_stage, leaves_judging_to_rank0, under_torchrun
 from evalkit.limiter import endpoint_snapshot
 from evalkit.models.base import Model
 from evalkit.preflight import check_replay, check_unread_media
@@ -227,7 +225,7 @@ def _is_sha(text: str) -> bool:
 async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     """Run one job end to end; every result is stored as soon as it exists."""
     started = time.time()
-    with _collector_paused():  # the start (imports, records) allocates much and frees little: collect later
+    with collector_paused():  # the start (imports, records) allocates much and frees little: collect later
         dataset = build_dataset(cfg, spec.dataset)
         model = build_model(cfg, spec.model, spec.model_overrides)
         check_replay(model, dataset)
@@ -321,7 +319,7 @@ def _pipelined(spec: JobSpec, judge: Judge) -> bool:
 
     Ray and torchrun runs judge once every shard is in (on the driver / rank 0).
     """
-    one_process = spec.launcher == "local" and os.environ.get("WORLD_SIZE", "1") in ("", "1")
+    one_process = spec.launcher == "local" and not under_torchrun()
     return spec.mode == "all" and not spec.reeval and one_process and pipelines(judge)
 
 
@@ -361,7 +359,7 @@ async def _write_judged(
         writes.append(asyncio.ensure_future(asyncio.to_thread(write_atomic, path, text)))
 
     try:
-        with _collector_paused():
+        with collector_paused():
             items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
             clusters = sample_clusters(samples)
             result.n_samples, result.n_failed = len(items), sum(1 for o in items if o.stage)
@@ -380,7 +378,7 @@ async def _write_judged(
         write(store.report_path, csv_text(merge_rows(store.report_path, result.rows, name), REPORT_FIELDS))
         failures = merge_rows(store.failures_path, failure_rows(items, name), name)
         write(store.failures_path, csv_text(failures, FAILURE_FIELDS))
-        with _collector_paused():
+        with collector_paused():
             export = scored_export(samples, verdicts, preds, store.dir)
         writes.append(asyncio.ensure_future(asyncio.to_thread(store.write_exports, name, export)))
         judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
@@ -389,17 +387,6 @@ async def _write_judged(
     for outcome in done:
         if isinstance(outcome, BaseException):
             raise outcome
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def write_manifest(

@@ -46,25 +46,30 @@ def imported_after(code: str, cwd: Path = REPO) -> set[str]:
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+def write_qa_run(folder: Path, base_url: str) -> None:
+    """A one-question ``qa`` dataset and a config with the dev server's echo model in ``folder``."""
+    (folder / "qa.jsonl").write_text(json.dumps({"id": "q1", "question": "1+1?", "answer": "2"}) + "\n")
+    (folder / "config.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            dataset_root: .
+            work_dir: results
+            models:
+              echo: {{backend: openai, base_url: "{base_url}", model: echo}}
+            datasets:
+              qa: {{class: qa, files: [qa.jsonl], judge: exact-match}}
+            """
+        )
+    )
+
+
 def test_import_cli_imports_no_backend_dataset_judge_or_heavy_library() -> None:
     mods = imported_after("import evalkit.cli")
     assert sorted(m for m in NOT_AT_IMPORT if m in mods) == []
 
 
 def test_a_run_imports_its_backend_dataset_and_judge_only(tmp_path: Path, dev: Dev) -> None:
-    (tmp_path / "qa.jsonl").write_text(json.dumps({"id": "q1", "question": "1+1?", "answer": "2"}) + "\n")
-    (tmp_path / "config.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            dataset_root: .
-            work_dir: results
-            models:
-              echo: {{backend: openai, base_url: "{dev.base_url}", model: echo}}
-            datasets:
-              qa: {{class: qa, files: [qa.jsonl], judge: exact-match}}
-            """
-        )
-    )
+    write_qa_run(tmp_path, dev.base_url)
     code = "from evalkit.cli import main\nassert main(['--model', 'echo', '--dataset', 'qa', '--no-progress']) == 0"
     mods = imported_after(code, tmp_path)
     assert {"evalkit.datasets.generic", "evalkit.judges.exact_match", "evalkit.models.openai_compat"} <= mods

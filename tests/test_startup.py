@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from support import Dev
-from test_lazy_registry import imported_after
+from test_lazy_registry import imported_after, write_qa_run
 
 from evalkit.mediaproc.budget import MediaBudget
 from evalkit.mediaproc.image import ImageSettings
@@ -72,19 +72,7 @@ NOT_IN_A_TEXT_RUN = ("numpy", "PIL", "evalkit.mediaproc.audio", "evalkit.mediapr
 
 def test_a_text_only_run_imports_no_media_stack(tmp_path: Path, dev: Dev) -> None:
     """Up to its last prediction (``--mode infer``; the report's statistics use numpy after the requests)."""
-    (tmp_path / "qa.jsonl").write_text(json.dumps({"id": "q1", "question": "1+1?", "answer": "2"}) + "\n")
-    (tmp_path / "config.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            dataset_root: .
-            work_dir: results
-            models:
-              echo: {{backend: openai, base_url: "{dev.base_url}", model: echo}}
-            datasets:
-              qa: {{class: qa, files: [qa.jsonl], judge: exact-match}}
-            """
-        )
-    )
+    write_qa_run(tmp_path, dev.base_url)
     code = textwrap.dedent(
         """
         from evalkit.cli import main

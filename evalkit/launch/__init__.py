@@ -22,14 +22,14 @@ if TYPE_CHECKING:
     from evalkit.store import RunStore
     from evalkit.types import Prediction, Sample
 
-__all__ = ["infer_stage", "leaves_judging_to_rank0"]
+__all__ = ["infer_stage", "leaves_judging_to_rank0", "under_torchrun"]
 
 
 async def infer_stage(
     cfg: Config, spec: JobSpec, model: Model, samples: Sequence[Sample], store: RunStore, prompt_version: str
 ) -> tuple[dict[str, Prediction], StageStats]:
     """Predict the samples of one job with the launcher ``spec`` asks for; returns what ``runner.infer`` returns."""
-    if _under_torchrun():
+    if under_torchrun():
         from evalkit.launch.torchrun import infer_torchrun, rank_of
 
         world = rank_of().world  # checks RANK and LOCAL_RANK too
@@ -53,13 +53,13 @@ async def infer_stage(
 
 def leaves_judging_to_rank0(infer: StageStats) -> bool:
     """True in a torchrun rank other than 0, which then says so in one line (``torchrun.leaves_judging_to_rank0``)."""
-    if not _under_torchrun():
+    if not under_torchrun():
         return False
     from evalkit.launch.torchrun import leaves_judging_to_rank0 as leaves
 
     return leaves(infer)
 
 
-def _under_torchrun() -> bool:
+def under_torchrun() -> bool:
     """WORLD_SIZE > 1, as torchrun sets it (``torchrun.rank_of`` reads one rank of one otherwise)."""
     return os.environ.get("WORLD_SIZE", "").strip() not in ("", "1")
