@@ -18,73 +18,76 @@ correctness) is written as integers (``4``, as the original tool writes them), a
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalkit import jsontext
 from evalkit.types import Prediction, Sample, Verdict
 
+#: one scored record and the tags of its ``output.modal`` that are file paths (re-based per source file)
+Record = tuple[dict[str, Any], frozenset[str]]
+
 
 @dataclass(frozen=True)
 class ScoredExport:
-    """The judged records of one run, ready to write in each format.
+    """The judged records of one run, made one at a time as they are written (never all held at once).
 
     Attributes:
-        records: one record per sample, in sample order, each with its source ``file``: its path relative to the
-            folder common to all source files (its name, when they share a folder); empty when there is none.
+        records: makes the records in sample order, each with its source ``file``: its path relative to the folder
+            common to all source files (its name, when they share a folder); empty when there is none. Each comes
+            with the ``output.modal`` tags that are file paths, written relative to the run folder (where the
+            all-records exports lie) and re-based for the per-source files below it.
+        sources: the source file names, in first-seen order.
         integer_metrics: metrics written as integers (every value whole).
-        relocatable: (record index, tag) of ``output.modal`` entries that are file paths, written relative to the
-            run folder (where the all-records exports lie) and re-based for the per-source files below it.
     """
 
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: Callable[[], Iterator[Record]]
+    sources: tuple[str, ...] = ()
     integer_metrics: frozenset[str] = frozenset()
-    relocatable: frozenset[tuple[int, str]] = frozenset()
-    #: each record pretty-printed with its ``file`` and, for its own source's file, without; made once, on first use
-    _texts: list[tuple[str, str]] = field(default_factory=list, init=False, repr=False, compare=False)
 
-    def sources(self) -> list[str]:
-        """The source file names, in first-seen order (records without a file are left out)."""
-        return list(dict.fromkeys(r["file"] for r in self.records if r["file"]))
+    @classmethod
+    def of(
+        cls, records: Sequence[dict[str, Any]], relocatable: frozenset[tuple[int, str]] = frozenset()
+    ) -> ScoredExport:
+        """An export of records already made (``relocatable``: (record index, tag) of paths to re-base)."""
+        moved = [frozenset(t for i, t in relocatable if i == n) for n in range(len(records))]
+        sources = tuple(dict.fromkeys(r["file"] for r in records if r.get("file")))
+        return cls(lambda: iter(zip(records, moved, strict=True)), sources)
+
+    def texts(self) -> Iterator[tuple[str, str, str, str]]:
+        """Per record: (its source, pretty with ``file``, pretty as its source's file holds it, one JSON line).
+
+        ``file`` is the last key, so the one pretty text is the other with its last line added, unless the record
+        has produced media re-based for the per-source file.
+        """
+        for r, moved in self.records():
+            source = r.get("file", "")
+            line = jsontext.compact(r)
+            if moved or next(reversed(r), None) != "file" or len(r) < 2:
+                up = "../" * len(Path(source).parts)  # scored.<judge>/<source>: one folder per part below the run
+                bare = {k: _rebased(v, moved, up) if k == "output" else v for k, v in r.items() if k != "file"}
+                yield source, jsontext.pretty(r), jsontext.pretty(bare), line
+                continue
+            bare_text = jsontext.pretty({k: v for k, v in r.items() if k != "file"})
+            yield source, f'{bare_text[:-2]},\n    "file": {jsontext.compact(source)}\n}}', bare_text, line
 
     def pretty(self, source: str | None = None) -> str:
         """Pretty-printed objects one after another: all records (with ``file``), or one source's without it."""
-        texts = self._pretty_texts()
         if source is None:
-            lines = [full for full, _ in texts]
+            lines = [full for _, full, _, _ in self.texts()]
         else:
-            lines = [bare for (_, bare), r in zip(texts, self.records, strict=True) if r["file"] == source]
+            lines = [bare for src, _, bare, _ in self.texts() if src == source]
         return "\n".join(lines) + ("\n" if lines else "")
-
-    def _pretty_texts(self) -> list[tuple[str, str]]:
-        """(record with ``file``, record without it as its source's file holds it), encoded once per record.
-
-        ``file`` is the last key, so the one text is the other with its last line added, unless the record has
-        produced media re-based for the per-source file.
-        """
-        if len(self._texts) == len(self.records):
-            return self._texts
-        moved = {i for i, _ in self.relocatable}
-        for i, r in enumerate(self.records):
-            source = r.get("file", "")
-            if i in moved or next(reversed(r), None) != "file" or len(r) < 2:
-                up = "../" * len(Path(source).parts)  # scored.<judge>/<source>: one folder per part below the run
-                bare = {k: self._rebased(i, v, up) if k == "output" else v for k, v in r.items() if k != "file"}
-                self._texts.append((jsontext.pretty(r), jsontext.pretty(bare)))
-                continue
-            bare_text = jsontext.pretty({k: v for k, v in r.items() if k != "file"})
-            self._texts.append((f'{bare_text[:-2]},\n    "file": {jsontext.compact(source)}\n}}', bare_text))
-        return self._texts
-
-    def _rebased(self, index: int, output: dict[str, Any], up: str) -> dict[str, Any]:
-        modal = {t: up + v if (index, t) in self.relocatable else v for t, v in output["modal"].items()}
-        return {**output, "modal": modal}
 
     def json_lines(self) -> str:
         """One compact JSON object per line, every record with its ``file``."""
-        return "\n".join(map(jsontext.compact, self.records)) + ("\n" if self.records else "")
+        return "".join(line + "\n" for _, _, _, line in self.texts())
+
+
+def _rebased(output: dict[str, Any], moved: frozenset[str], up: str) -> dict[str, Any]:
+    return {**output, "modal": {t: up + v if t in moved else v for t, v in output["modal"].items()}}
 
 
 def _typed(scores: dict[str, float], integer_metrics: frozenset[str]) -> dict[str, Any]:
@@ -114,46 +117,60 @@ def produced_output(pred: Prediction, run_dir: Path) -> tuple[dict[str, Any], se
 
 def scored_export(
     samples: Sequence[Sample],
-    verdicts: dict[str, Verdict],
-    preds: dict[str, Prediction] | None = None,
+    verdicts: Mapping[str, Verdict],
+    preds: Mapping[str, Prediction] | None = None,
     run_dir: Path | None = None,
 ) -> ScoredExport:
     """The judged records in the interleaved results format: captions inlined, ``modal`` tag -> caption.
 
     Records that could not be judged carry ``score: null`` and the ``error``: never a made-up score. With
     ``preds`` and ``run_dir`` (where the all-records exports are written), answers with produced media carry
-    ``output`` (see the module docstring).
+    ``output`` (see the module docstring). The records are made as the export is written, one at a time.
     """
     paths = sorted({str(s.meta["file"]) for s in samples if s.meta.get("file")})
     common = Path(os.path.commonpath([str(Path(p).parent) for p in paths])) if paths else Path()
-    ok = [v for v in (verdicts.get(s.id) for s in samples) if v is not None and v.ok]
-    metrics = {m for v in ok for m in v.scores}
-    integer = frozenset(m for m in metrics if all(_whole(v.scores[m]) for v in ok if m in v.scores))
-    records: list[dict[str, Any]] = []
-    relocatable: set[tuple[int, str]] = set()
     relative = {p: Path(p).relative_to(common).as_posix() for p in paths}
+    integer = _integer_metrics(verdicts.get(s.id) for s in samples)
+    sources = tuple(dict.fromkeys(relative[str(f)] for s in samples if (f := s.meta.get("file"))))
     by_id = preds or {}
-    for s in samples:
-        meta, v = s.meta, verdicts.get(s.id)
-        rec: dict[str, Any] = {
-            "domain": meta.get("domain", ""),
-            "subdomain": meta.get("subdomain", ""),
-            "id": meta.get("record_id", s.id),
-        }
-        if v is not None:
-            rec["content"] = v.details.get("content", "")
-            rec["modal"] = v.details.get("modal", {})
-        if v is not None and v.ok:
-            rec["score"] = _typed(v.scores, integer)
-        else:
-            rec["score"] = None
-            rec["error"] = v.error if v is not None else "not judged"
-        pred = by_id.get(s.id)
-        out = produced_output(pred, run_dir) if pred is not None and run_dir is not None else None
-        if out is not None:
-            rec["output"] = out[0]
-            relocatable.update((len(records), t) for t in out[1])
-        file = meta.get("file")
-        rec["file"] = relative[str(file)] if file else ""
-        records.append(rec)
-    return ScoredExport(records=records, integer_metrics=integer, relocatable=frozenset(relocatable))
+
+    def records() -> Iterator[Record]:
+        no_paths: frozenset[str] = frozenset()
+        for s in samples:
+            meta, v = s.meta, verdicts.get(s.id)
+            rec: dict[str, Any] = {
+                "domain": meta.get("domain", ""),
+                "subdomain": meta.get("subdomain", ""),
+                "id": meta.get("record_id", s.id),
+            }
+            if v is not None:
+                rec["content"] = v.details.get("content", "")
+                rec["modal"] = v.details.get("modal", {})
+            if v is not None and v.ok:
+                rec["score"] = _typed(v.scores, integer)
+            else:
+                rec["score"] = None
+                rec["error"] = v.error if v is not None else "not judged"
+            pred = by_id.get(s.id)
+            out = produced_output(pred, run_dir) if pred is not None and run_dir is not None else None
+            if out is not None:
+                rec["output"] = out[0]
+            file = meta.get("file")
+            rec["file"] = relative[str(file)] if file else ""
+            yield rec, frozenset(out[1]) if out is not None else no_paths
+
+    return ScoredExport(records, sources, integer)
+
+
+def _integer_metrics(verdicts: Iterable[Verdict | None]) -> frozenset[str]:
+    """The metrics whose every value over the ok verdicts is a whole number."""
+    seen: set[str] = set()
+    fractional: set[str] = set()
+    for v in verdicts:
+        if v is None or not v.ok:
+            continue
+        for m, x in v.scores.items():
+            seen.add(m)
+            if m not in fractional and not _whole(x):
+                fractional.add(m)
+    return frozenset(seen - fractional)

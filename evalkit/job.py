@@ -10,9 +10,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass
+from itertools import chain, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from evalkit.config import Config
 from evalkit.datasets.base import Dataset
@@ -34,14 +36,15 @@ from evalkit.report import (
     merge_rows,
     outcomes,
     report_rows,
-    sample_rows,
+    sample_lines,
 )
 from evalkit.runner import StageStats, evaluate, infer_and_judge, pipelines, stored_predictions
 from evalkit.scoring import CLT_MIN_CLUSTERS, N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
-from evalkit.store import RunStore, write_atomic
+from evalkit.store import RunStore, write_atomic, write_lines
 from evalkit.types import Prediction, Price, RecordError, Sample, Verdict
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: how report.csv's intervals are made (recorded in every manifest)
 UNCERTAINTY = {
@@ -366,10 +369,12 @@ async def _write_judged(
             result.rows = report_rows(
                 spec.dataset, name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts
             )
-            texts = {s.id: (preds[s.id].text if s.id in preds else "", _reference_text(s)) for s in samples}
-            keys = {s.id: preds[s.id].key for s in samples if s.id in preds}
-            write(store.samples_path(name), sample_rows(items, judge, judge.metrics, clusters, texts, keys))
-            del texts, keys
+            # outcomes() lists the bad records first, then the samples in order
+            extras = chain(repeat(("", "", ""), len(errors)), (_sample_extras(s, preds.get(s.id)) for s in samples))
+            lines = sample_lines(items, judge, judge.metrics, clusters, extras)
+            writes.append(
+                asyncio.ensure_future(asyncio.to_thread(_paused, write_lines, store.samples_path(name), lines))
+            )
         if result.judge.ran or not _has_judge_rows(store.reliability_path, name):  # else the stored rows stand
             rel = await run_reliability(
                 judge, name, samples, preds, verdicts, spec.reliability_samples, spec.reliability_repeats, _announce
@@ -378,15 +383,26 @@ async def _write_judged(
         write(store.report_path, csv_text(merge_rows(store.report_path, result.rows, name), REPORT_FIELDS))
         failures = merge_rows(store.failures_path, failure_rows(items, name), name)
         write(store.failures_path, csv_text(failures, FAILURE_FIELDS))
-        with collector_paused():
-            export = scored_export(samples, verdicts, preds, store.dir)
-        writes.append(asyncio.ensure_future(asyncio.to_thread(store.write_exports, name, export)))
+        export = scored_export(samples, verdicts, preds, store.dir)
+        writes.append(asyncio.ensure_future(asyncio.to_thread(_paused, store.write_exports, name, export)))
         judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
     finally:
         done = await asyncio.gather(*writes, return_exceptions=True)  # never leave a write behind, even on error
     for outcome in done:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+def _paused(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` with the cyclic collector paused (what it builds is acyclic and short-lived)."""
+    with collector_paused():
+        return fn(*args)
+
+
+def _sample_extras(sample: Sample, pred: Prediction | None) -> tuple[str, str, str]:
+    """(prediction key, answer, reference) of a sample's row in ``samples.<judge>.jsonl``."""
+    reference = _reference_text(sample)
+    return ("", "", reference) if pred is None else (pred.key, pred.text, reference)
 
 
 def write_manifest(

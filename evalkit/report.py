@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ FAILURE_FIELDS = ("sample_id", "stage", "reason", "judge")
 BREAKDOWN_KEYS = ("subset", "domain", "subdomain", "difficulty")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """The final state of one sample: its scores, or the stage and reason it failed.
 
@@ -261,37 +261,54 @@ def sample_rows(
     texts: dict[str, tuple[str, str]],
     pred_keys: dict[str, str] | None = None,
 ) -> str:
-    """``samples.<judge>.jsonl``: one line per sample with its scores, strict values, ratio parts and cluster.
+    """``samples.<judge>.jsonl`` as one text (see :func:`sample_lines`; ``texts``: sample id -> (answer,
+    reference), ``pred_keys``: sample id -> prediction key)."""
+    keys = pred_keys or {}
+    extras = ((keys.get(o.sample_id, ""), *texts.get(o.sample_id, ("", ""))) for o in items)
+    lines = list(sample_lines(items, scoring, metrics, clusters, extras))
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def sample_lines(
+    items: Iterable[Outcome],
+    scoring: Scoring,
+    metrics: Sequence[str],
+    clusters: Mapping[str, str],
+    extras: Iterable[tuple[str, str, str]],
+) -> Iterator[str]:
+    """The lines of ``samples.<judge>.jsonl``, one per sample (made one at a time, as they are written): its scores,
+    strict values, ratio parts and cluster.
 
     Args:
         items: the outcomes.
         scoring: the judge (metric specs and ratio parts).
         metrics: the judge's metrics.
-        clusters: sample id -> cluster.
-        texts: sample id -> (answer, reference), cut to 300 characters each.
-        pred_keys: sample id -> the key of the prediction the outcome is about.
+        clusters: sample id -> cluster (default ``s:<id>``).
+        extras: per outcome, in the same order: (the key of the prediction it is about, the answer, the
+            reference); answer and reference are cut to 300 characters.
     """
     ratio_metrics = [m for m in metrics if scoring.metric_spec(m).kind == "ratio"]
-    keys = pred_keys or {}
-    value = jsontext.compact_value
-    lines = []
-    for o in items:
+    for o, (pred_key, answer, reference) in zip(items, extras, strict=True):
         counted = stand_in(o) if o.stage == "predict" else o
         ratio = {m: list(scoring.ratio_parts(m, counted)) for m in ratio_metrics if m in counted.scores}
-        answer, reference = texts.get(o.sample_id, ("", ""))
-        scores = value(o.scores)
         meta = {k: o.meta[k] for k in BREAKDOWN_KEYS if o.meta.get(k) not in (None, "")}
-        # json.dumps of the record {sample_id, pred_key, cluster, meta, stage, reason, scores, strict, ratio,
-        # metric_errors, media_not_shown, answer, reference}, written field by field (a test holds them equal)
-        lines.append(
-            f'{{"sample_id": {value(o.sample_id)}, "pred_key": {value(keys.get(o.sample_id, ""))}, '
-            f'"cluster": {value(clusters.get(o.sample_id, "s:" + o.sample_id))}, "meta": {value(meta)}, '
-            f'"stage": {value(o.stage)}, "reason": {value(o.reason)}, "scores": {scores}, '
-            f'"strict": {scores if counted is o else value(counted.scores)}, "ratio": {value(ratio)}, '
-            f'"metric_errors": {value(o.metric_errors)}, "media_not_shown": {value(o.media_not_shown)}, '
-            f'"answer": {value(answer[:300])}, "reference": {value(reference[:300])}}}'
+        yield jsontext.compact(
+            {
+                "sample_id": o.sample_id,
+                "pred_key": pred_key,
+                "cluster": clusters.get(o.sample_id, "s:" + o.sample_id),
+                "meta": meta,
+                "stage": o.stage,
+                "reason": o.reason,
+                "scores": o.scores,
+                "strict": counted.scores,
+                "ratio": ratio,
+                "metric_errors": o.metric_errors,
+                "media_not_shown": o.media_not_shown,
+                "answer": answer[:300],
+                "reference": reference[:300],
+            }
         )
-    return "\n".join(lines) + ("\n" if lines else "")
 
 
 def csv_text(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:

@@ -263,7 +263,7 @@ def _reusable_verdicts(
     if reeval:  # reuses no stored verdict; each reeval adds a line per sample: compacted when mostly history
         store.compact_verdicts_if_due(judge.name, keys)
         return {}
-    return store.load_verdicts(judge.name, wanted=keys, compact=True)
+    return store.load_verdicts(judge.name, wanted=keys, compact=True, raw=False)
 
 
 async def evaluate(

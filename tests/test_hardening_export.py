@@ -73,12 +73,13 @@ def test_only_metrics_whole_everywhere_become_integers() -> None:
     }
     export = scored_export(samples, verdicts)
     assert export.integer_metrics == frozenset({"rubric"})
-    first, second, failed = export.records
+    records = [record for record, _paths in export.records()]
+    first, second, failed = records
     assert first["score"] == {"rubric": 4, "cosine": 0.5} and type(first["score"]["rubric"]) is int
     assert type(second["score"]["cosine"]) is float  # 1.0 stays a float: the metric is not whole everywhere
     assert failed["score"] is None and failed["error"] == "judge call failed"
-    assert [r["file"] for r in export.records] == ["x.jsonl", "x.jsonl", "sub/y.jsonl"]
-    assert export.sources() == ["x.jsonl", "sub/y.jsonl"]
+    assert [r["file"] for r in records] == ["x.jsonl", "x.jsonl", "sub/y.jsonl"]
+    assert export.sources == ("x.jsonl", "sub/y.jsonl")
 
 
 def corrupt_image_records(tmp_path: Path) -> Path:

@@ -76,20 +76,21 @@ def reference_views(export: ScoredExport) -> dict[str, str]:
         lines = [json.dumps(r, ensure_ascii=False, indent=4) for r in records]
         return "\n".join(lines) + ("\n" if lines else "")
 
-    views = {"all": join(export.records)}
-    for source in export.sources():
+    records = list(export.records())
+    views = {"all": join([r for r, _ in records])}
+    for source in export.sources:
         up = "../" * len(Path(source).parts)
         chosen = []
-        for i, r in enumerate(export.records):
+        for r, moved in records:
             if r["file"] != source:
                 continue
             rec = {k: v for k, v in r.items() if k != "file"}
             if "output" in rec:
-                modal = {t: up + v if (i, t) in export.relocatable else v for t, v in r["output"]["modal"].items()}
+                modal = {t: up + v if t in moved else v for t, v in r["output"]["modal"].items()}
                 rec["output"] = {**r["output"], "modal": modal}
             chosen.append(rec)
         views[source] = join(chosen)
-    views["lines"] = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in export.records)
+    views["lines"] = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r, _ in records)
     return views
 
 
@@ -109,13 +110,14 @@ def test_export_views_are_unchanged() -> None:
         {"file": "a.jsonl"},
         {"file": "c.jsonl", "id": "5"},  # file not last: encoded whole
     ]
-    export = ScoredExport(records=records, integer_metrics=frozenset({"acc"}), relocatable=frozenset({(2, "audio1")}))
+    export = ScoredExport.of(records, relocatable=frozenset({(2, "audio1")}))
+    assert export.sources == ("a.jsonl", "sub/b.jsonl", "c.jsonl")
     ref = reference_views(export)
     assert export.pretty() == ref["all"]
     assert export.json_lines() == ref["lines"]
-    for source in export.sources():
+    for source in export.sources:
         assert export.pretty(source) == ref[source], source
-    assert ScoredExport().pretty() == "" and ScoredExport().json_lines() == ""
+    assert ScoredExport.of([]).pretty() == "" and ScoredExport.of([]).json_lines() == ""
 
 
 def git(repo: Path, *args: str) -> str:
