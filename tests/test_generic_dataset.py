@@ -123,9 +123,9 @@ def test_bundled_mcq_and_qa_end_to_end(tmp_path: Path, server: Scripted) -> None
     assert (rows["accuracy"]["n"], rows["accuracy"]["n_failed"]) == ("4", "3")
 
 
-def load(cls: str, root: Path, files: list[str]) -> Any:
+def load(cls: str, root: Path, files: list[str], **options: Any) -> Any:
     klass = DATASETS.get(cls)
-    dataset = klass("mine", build_options(klass.Options, {"files": files}, "test"), root)
+    dataset = klass("mine", build_options(klass.Options, {"files": files, **options}, "test"), root)
     assert isinstance(dataset, FilesDataset)
     return dataset.load()
 
@@ -213,3 +213,245 @@ def test_interleaved_records_with_options_are_scored_by_choice(tmp_path: Path, s
     with (tmp_path / "results" / "scripted" / "colours" / "failures.csv").open(encoding="utf-8") as f:
         reasons = " ".join(r["reason"] for r in csv.DictReader(f))
     assert "at least two options" in reasons and "'answer' needs 'options'" in reasons
+
+
+def described(sample: Any, root: Path) -> tuple[Any, ...]:
+    """A sample as plain values (paths under ``root`` as ``<ROOT>``), meta items in their order."""
+
+    def rel(v: Any) -> Any:
+        return v.replace(str(root), "<ROOT>") if isinstance(v, str) else v
+
+    return (
+        sample.id,
+        [(p.type, rel(p.value), p.tag) for p in sample.msg],
+        [(p.type, p.value, p.tag) for p in sample.references],
+        [(k, rel(v)) for k, v in sample.meta.items()],
+    )
+
+
+QA_OPEN = "\nAnswer with a word or a short phrase only."
+MCQ_TAIL = "\nAnswer with the option's letter from the given choices directly."
+
+
+def test_loaded_samples_are_byte_for_byte_what_they_were(tmp_path: Path) -> None:
+    # prediction keys hash ids and prompts, and reports, breakdowns and exports read the meta (keys in order):
+    # the fast paths of the loader must give exactly what the general one gave (figures from before issue 15)
+    root = tmp_path.resolve()
+    shutil.copytree(GENERIC / "media", root / "media")
+    lines = [
+        json.dumps({"id": "p1", "question": " What is 1 plus zero? ", "answer": " 1 "}),
+        json.dumps({"id": 7, "question": "Int id?", "answer": 42}),
+        json.dumps({"id": "  ", "question": "Blank id?", "answer": ["a", " b "]}),
+        json.dumps(
+            {"question": "No id?", "answer": 3.5, "domain": "d", "difficulty": 2, "category": "c", "subset": "own"}
+        ),
+        json.dumps(
+            {
+                "id": "o1",
+                "question": "Pick",
+                "options": ["A. one", "B. two"],
+                "answer": "two",
+                "audio": "media/river.wav",
+            }
+        ),
+        '{"id": "n", "question": "NaN?", "answer": NaN}',  # json.loads reads NaN (msgspec does not)
+    ]
+    (root / "mine.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (root / "mine.csv").write_text(
+        "id,question,A,B,answer,subset\nc1,Which?,x,y,B,\nc2,Open?,,,ans,s2\n", encoding="utf-8"
+    )
+    (root / "mine.tsv").write_text("id\tquestion\tanswer\tdomain\nt1\tTab?\t42\tdom\n", encoding="utf-8")
+    result = load("qa", root, ["mine.jsonl", "mine.csv", "mine.tsv"])
+    assert result.errors == []
+    jsonl, csv_file, tsv_file = (f"<ROOT>/mine.{ext}" for ext in ("jsonl", "csv", "tsv"))
+    assert [described(s, root) for s in result.samples] == [
+        (
+            "mine:p1",
+            [("text", "What is 1 plus zero?" + QA_OPEN, "")],
+            [("text", "1", "")],
+            [
+                ("question", " What is 1 plus zero? "),
+                ("subset", "mine"),
+                ("file", jsonl),
+                ("line", 1),
+                ("record_id", "p1"),
+                ("answer", "1"),
+            ],
+        ),
+        (
+            "mine:7",
+            [("text", "Int id?" + QA_OPEN, "")],
+            [("text", "42", "")],
+            [
+                ("question", "Int id?"),
+                ("subset", "mine"),
+                ("file", jsonl),
+                ("line", 2),
+                ("record_id", "7"),
+                ("answer", "42"),
+            ],
+        ),
+        (
+            "mine:3",
+            [("text", "Blank id?" + QA_OPEN, "")],
+            [("text", "a", ""), ("text", "b", "")],
+            [
+                ("question", "Blank id?"),
+                ("subset", "mine"),
+                ("file", jsonl),
+                ("line", 3),
+                ("record_id", "3"),
+                ("answer", ["a", "b"]),
+            ],
+        ),
+        (
+            "mine:4",
+            [("text", "No id?" + QA_OPEN, "")],
+            [("text", "3.5", "")],
+            [
+                ("question", "No id?"),
+                ("subset", "own"),
+                ("domain", "d"),
+                ("difficulty", "2"),
+                ("subdomain", "c"),
+                ("file", jsonl),
+                ("line", 4),
+                ("record_id", "4"),
+                ("answer", "3.5"),
+            ],
+        ),
+        (
+            "mine:o1",
+            [
+                ("audio", "<ROOT>/media/river.wav", ""),
+                ("text", "Question: Pick\nOptions:\n(A) one\n(B) two" + MCQ_TAIL, ""),
+            ],
+            [("text", "B", "")],
+            [
+                ("question", "Pick"),
+                ("subset", "mine"),
+                ("file", jsonl),
+                ("line", 5),
+                ("record_id", "o1"),
+                ("options", {"A": "one", "B": "two"}),
+                ("answer_letter", "B"),
+                ("answer", "two"),
+            ],
+        ),
+        (
+            "mine:n",
+            [("text", "NaN?" + QA_OPEN, "")],
+            [("text", "nan", "")],
+            [
+                ("question", "NaN?"),
+                ("subset", "mine"),
+                ("file", jsonl),
+                ("line", 6),
+                ("record_id", "n"),
+                ("answer", "nan"),
+            ],
+        ),
+        (
+            "mine:c1",
+            [("text", "Question: Which?\nOptions:\n(A) x\n(B) y" + MCQ_TAIL, "")],
+            [("text", "B", "")],
+            [
+                ("question", "Which?"),
+                ("subset", "mine"),
+                ("file", csv_file),
+                ("line", 2),
+                ("record_id", "c1"),
+                ("options", {"A": "x", "B": "y"}),
+                ("answer_letter", "B"),
+                ("answer", "y"),
+            ],
+        ),
+        (
+            "mine:c2",
+            [("text", "Open?" + QA_OPEN, "")],
+            [("text", "ans", "")],
+            [
+                ("question", "Open?"),
+                ("subset", "s2"),
+                ("file", csv_file),
+                ("line", 3),
+                ("record_id", "c2"),
+                ("answer", "ans"),
+            ],
+        ),
+        (
+            "mine:t1",
+            [("text", "Tab?" + QA_OPEN, "")],
+            [("text", "42", "")],
+            [
+                ("question", "Tab?"),
+                ("subset", "mine"),
+                ("domain", "dom"),
+                ("file", tsv_file),
+                ("line", 2),
+                ("record_id", "t1"),
+                ("answer", "42"),
+            ],
+        ),
+    ]
+    # the mcq class reads the same records: the ones with options load as they do under qa
+    mcq = load("mcq", root, ["mine.jsonl", "mine.csv"])
+    assert [described(s, root) for s in mcq.samples] == [
+        described(s, root) for s in result.samples if s.id in ("mine:o1", "mine:c1")
+    ]
+    assert [(e.line, e.field) for e in mcq.errors] == [
+        (1, "options"),
+        (2, "options"),
+        (3, "options"),
+        (4, "options"),
+        (6, "options"),
+        (3, "options"),
+    ]
+
+
+def test_samples_of_one_file_share_its_strings(tmp_path: Path) -> None:
+    # one subset (file stem) string per records file, not one per sample; the file string too (pathlib caches it)
+    recs = [{"id": f"q{i}", "question": f"What is {i}?", "answer": "yes" if i % 2 else "no"} for i in range(4)]
+    (tmp_path / "first.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    (tmp_path / "second.csv").write_text("id,question,answer\n1,Q?,x\n2,R?,y\n", encoding="utf-8")
+    samples = load("qa", tmp_path, ["first.jsonl", "second.csv"]).samples
+    a, b = samples[:4], samples[4:]
+    assert all(s.meta["file"] is a[0].meta["file"] and s.meta["subset"] is a[0].meta["subset"] for s in a)
+    assert all(s.meta["file"] is b[0].meta["file"] and s.meta["subset"] is b[0].meta["subset"] for s in b)
+    assert (a[0].meta["file"], a[0].meta["subset"]) == (str(tmp_path / "first.jsonl"), "first")
+    assert (b[0].meta["file"], b[0].meta["subset"]) == (str(tmp_path / "second.csv"), "second")
+    # samples with the same open answer share its references (immutable) and stay equal to fresh ones
+    assert a[0].references is a[2].references and a[1].references is a[3].references
+    assert [s.references[0].value for s in a] == ["no", "yes", "no", "yes"] == [s.meta["answer"] for s in a]
+
+
+def test_malformed_json_lines_keep_their_errors(tmp_path: Path) -> None:
+    # msgspec reads the lines; a line it refuses is read by json.loads, which words the error as before
+    lines = [
+        "{not json",
+        '{"id": "a", "question": "Q?", "answer": "x",}',
+        '{"id": "b", "question": "Q?", "answer": "x"} extra',
+        '{"id": "c", "question": "Q?", "ans',  # an unterminated string: the newline is the bad character
+        '{"id": "d", "question": "Q?", "answer": Infinity}',  # json.loads reads it: a sample, as before
+        "[1, 2]",
+        "",
+        "   ",
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = load("qa", tmp_path, ["bad.jsonl"])
+    assert [str(e) for e in result.errors] == [
+        f"{path}:1: invalid JSON: Expecting property name enclosed in double quotes (column 2)",
+        f"{path}:2: invalid JSON: Expecting property name enclosed in double quotes (column 45)",
+        f"{path}:3: invalid JSON: Extra data (column 46)",
+        f"{path}:4: invalid JSON: Invalid control character at (column 35)",
+        f"{path}:6: a record must be a JSON object, got list",
+    ]
+    assert [(s.id, s.meta["answer"], s.meta["line"]) for s in result.samples] == [("bad:d", "inf", 5)]
+
+
+def test_open_prompt_templates_render_as_str_format(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_text(json.dumps({"id": 1, "question": " Why {x}? ", "answer": "y"}) + "\n")
+    for template in ("{options}Q: {question} {{literal}}", "{question!r} / {question:>12}", "<{question}>{options}"):
+        (sample,) = load("qa", tmp_path, ["a.jsonl"], open_prompt=template).samples
+        assert sample.msg[-1].value == template.format(question="Why {x}?", options="")

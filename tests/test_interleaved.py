@@ -121,3 +121,28 @@ def test_prediction_key_follows_media_content_and_generation(tmp_path: Path) -> 
     assert OpenAICompatModel("m", OpenAIOptions(model="b")).prediction_key(s, "v1") != k1
     f.write_bytes(b"two!")
     assert m.prediction_key(s, "v1") != k1
+
+
+def test_records_keep_their_checks_and_share_the_file_strings(tmp_path: Path) -> None:
+    # the output's tags are checked without building its parts; the fields' types as before; one subset string
+    recs = [
+        code_record(1) | {"output": {"content": "see <code1>"}},  # an input tag: fine
+        code_record(2) | {"output": {"modal": {"code2": "B"}, "content": "<code2> and <code9>"}},
+        code_record(3) | {"id": 3, "output": {"modal": {"code2": "B"}, "content": "plain"}},
+        code_record(4) | {"subdomain": ["x"]},
+        code_record(5) | {"input": {"content": None}},
+    ]
+    path = tmp_path / "records.jsonl"
+    write_records(path, recs)
+    res = load(tmp_path).load()
+    assert [(e.field, e.reason) for e in res.errors] == [
+        ("output.modal.code9", "tag <code9> in output.content has no modal entry"),
+        ("subdomain", "'subdomain' must be str, got list"),
+        ("input.content", "'input.content' must be str, got NoneType"),
+    ]
+    one, three = res.samples
+    assert (one.id, three.id, three.meta["record_id"]) == ("records:1", "records:3", "3")
+    assert one.references == (Part("text", "see <code1>"),)
+    assert three.references == (Part("text", "plain"), Part("code", "B", "code2"))
+    assert one.meta["subset"] is three.meta["subset"] and one.meta["file"] is three.meta["file"]
+    assert (one.meta["subset"], one.meta["file"]) == ("records", str(path))

@@ -11,12 +11,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import msgspec
+
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.gcpause import collector_paused
 from evalkit.registry import Registry
 from evalkit.types import RecordError, Sample
 
 log = logging.getLogger(__name__)
+
+#: msgspec's JSON decoder: about three times as fast as ``json.loads`` on a record line. It rejects a few things
+#: ``json.loads`` accepts (NaN, Infinity, 1e400, lone surrogates): such a line is read again by ``json.loads``,
+#: which also words the error of a line that neither reads, exactly as before.
+_decode_json = msgspec.json.Decoder().decode
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    """Per-file strings that every Sample of a records file shares (one object each, not one per sample).
+
+    Attributes:
+        path: the records file.
+        name: ``str(path)`` (``meta["file"]``).
+        stem: ``path.stem`` (the subset and the sample id prefix).
+        suffix: ``path.suffix``, lower-cased.
+    """
+
+    path: Path
+    name: str
+    stem: str
+    suffix: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +134,17 @@ class FilesDataset(Dataset):
             found.extend(h for h in hits if h not in found)
         return found
 
+    #: the last file's :class:`FileInfo` (records of one file come one after another)
+    _file_info: FileInfo | None = None
+
+    def file_info(self, path: Path) -> FileInfo:
+        """The shared per-file strings of ``path``, computed once per file rather than once per record."""
+        info = self._file_info
+        if info is None or info.path is not path:
+            info = FileInfo(path, str(path), path.stem, path.suffix.lower())
+            self._file_info = info
+        return info
+
     def load(self) -> LoadResult:
         result = LoadResult()
         with collector_paused():
@@ -122,14 +157,20 @@ class FilesDataset(Dataset):
 
     def records(self, path: Path) -> Iterator[tuple[int, Any, str]]:
         """(line, record, error) for each record of a file; the default reads one JSON object per line."""
+        decode = _decode_json
         with path.open(encoding="utf-8-sig", errors="replace") as f:  # -sig: tolerate a BOM
             for line, text in enumerate(f, start=1):
-                if not text.strip():
+                if text.isspace():  # what str.strip() strips; a line read from a file is never empty
                     continue
                 try:
-                    yield line, json.loads(text), ""
-                except json.JSONDecodeError as exc:
-                    yield line, None, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                    rec = decode(text)
+                except msgspec.MsgspecError:
+                    try:  # json.loads reads what msgspec refuses (NaN ...) and words the error as before
+                        rec = json.loads(text)
+                    except json.JSONDecodeError as exc:
+                        yield line, None, f"invalid JSON: {exc.msg} (column {exc.colno})"
+                        continue
+                yield line, rec, ""
 
     def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
         """Validate one record and build its Sample; raise DatasetError naming the field at fault."""
@@ -142,21 +183,23 @@ class FilesDataset(Dataset):
     def _load_file(self, path: Path, result: LoadResult) -> None:
         seen: set[str] = set()
         count = 0
+        to_sample, add, keep = self.to_sample, seen.add, result.samples.append  # looked up once, not per record
         for line, rec, err in self.records(path):
             count += 1
             if err:
                 result.errors.append(RecordError(str(path), line, "", err))
                 continue
             try:
-                sample = self.to_sample(rec, path, line)
-                if sample.id in seen:
+                sample = to_sample(rec, path, line)
+                sid = sample.id
+                if sid in seen:
                     rid = rec.get(self.id_field) if isinstance(rec, dict) else None
                     raise DatasetError(f"duplicate {self.id_field} {rid!r} in this file", field=self.id_field)
             except DatasetError as exc:
                 result.errors.append(self._record_error(rec, path, line, exc))
                 continue
-            seen.add(sample.id)
-            result.samples.append(sample)
+            add(sid)
+            keep(sample)
         if not count:
             result.empty_files.append(str(path))
             log.warning("%s: empty data file (0 records)", path)

@@ -35,12 +35,13 @@ import csv
 import io
 import json
 import re
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalkit.datasets.base import DATASETS, FilesDataset, check_media_file
+from evalkit.datasets.base import DATASETS, FileInfo, FilesDataset, check_media_file
 from evalkit.errors import ConfigError, DatasetError
 from evalkit.judges.choice import LETTERS, format_options, gold_letter, options_from_choices
 from evalkit.types import Part, Sample
@@ -51,6 +52,14 @@ MCQ_PROMPT = (
 QA_PROMPT = "{question}\nAnswer with a word or a short phrase only."
 MEDIA_FIELDS = ("image", "audio", "video", "document")
 _PREFIX = re.compile(r"^\s*\(?([A-Z])[.):]\s*")
+#: the record fields _breakdowns reads
+_BREAKDOWN_FIELDS = frozenset(("subset", "domain", "difficulty", "subdomain", "category"))
+#: the fields that a record without options, media and breakdowns lacks
+_OPTIONAL_FIELDS = frozenset(("options", *MEDIA_FIELDS, *_BREAKDOWN_FIELDS))
+#: how many distinct open answers a dataset shares one references tuple (and answer string) for
+_SHARED_ANSWERS = 4096
+#: letter -> the references of an option answer, one shared (immutable) tuple per letter
+_LETTER_REFERENCES: dict[str, tuple[Part, ...]] = {}
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,10 @@ class GenericDataset(FilesDataset):
                 template.format(question="", options="")
             except (KeyError, IndexError, ValueError) as exc:
                 raise ConfigError(f"dataset {name}: bad {key} template {template!r}: {exc!r}") from None
+        #: the open prompt as (text before, text after) the question, when that is all ``format`` does with it
+        self._open_parts = _around_question(self.options.open_prompt)
+        #: answer text -> its references, shared by the samples with that answer (yes, no, 4 ...); bounded
+        self._answer_references: dict[str, tuple[Part, ...]] = {}
 
     def records(self, path: Path) -> Iterator[tuple[int, Any, str]]:
         suffix = path.suffix.lower()
@@ -104,38 +117,94 @@ class GenericDataset(FilesDataset):
     def to_sample(self, rec: Any, path: Path, line: int) -> Sample:
         """Validate one record and build its Sample.
 
+        Every sample of a file shares the file's ``file`` and ``subset`` strings (:meth:`file_info`), and a
+        record's strings (question, id, answer) are kept as read when nothing is stripped from them.
+
         Raises:
             DatasetError: naming the field at fault.
         """
         if not isinstance(rec, dict):
             raise DatasetError(f"a record must be a JSON object, got {type(rec).__name__}")
+        info = self._file_info
+        if info is None or info.path is not path:
+            info = self.file_info(path)
         rid = rec.get("id")
-        if isinstance(rid, bool) or not isinstance(rid, str | int | type(None)):
+        if type(rid) is str:  # the common cases first: the same id as str(rid).strip() below
+            sid = rid.strip() or str(line)
+        elif rid is None:
+            sid = str(line)
+        elif type(rid) is int:
+            sid = str(rid)
+        elif isinstance(rid, bool) or not isinstance(rid, str | int):
             raise DatasetError("'id' must be a string or an integer", field="id")
-        sid = str(rid).strip() if rid is not None and str(rid).strip() else str(line)
+        else:  # subclasses of str or int
+            sid = str(rid).strip() or str(line)
         question = rec.get("question")
-        if not isinstance(question, str) or not question.strip():
+        if not isinstance(question, str) or not (stripped := question.strip()):
             raise DatasetError("'question' must be a non-empty string", field="question")
-        tabular = path.suffix.lower() in (".csv", ".tsv")
+        tabular = info.suffix in (".csv", ".tsv")
+        if not tabular and _OPTIONAL_FIELDS.isdisjoint(rec):
+            return self._plain_sample(rec, info, line, sid, question, stripped)
         options = _options(rec, tabular)
         if self.needs_options and not options:
             raise DatasetError(
                 "this dataset needs 'options' (a list, a mapping, or columns A, B, ...)", field="options"
             )
         media = tuple(part for fld in MEDIA_FIELDS for part in self._media(rec, fld, tabular))
-        meta: dict[str, Any] = {"question": question, "subset": path.stem, **_breakdowns(rec)}
-        meta.update(file=str(path), line=line, record_id=sid)
+        meta: dict[str, Any] = {"question": question, "subset": info.stem, **_breakdowns(rec)}
+        meta.update(file=info.name, line=line, record_id=sid)
         if options:
             letter = answer_letter(rec, options)
             meta.update(options=options, answer_letter=letter, answer=options[letter])
-            text = self.options.prompt.format(question=question.strip(), options=format_options(options))
-            references: tuple[Part, ...] = (Part("text", letter),)
+            text = self.options.prompt.format(question=stripped, options=format_options(options))
+            references = _letter_references(letter)
         else:
             answers = _answers(rec)
             meta["answer"] = answers[0] if len(answers) == 1 else answers
-            text = self.options.open_prompt.format(question=question.strip(), options="")
+            text = self._open_prompt(stripped)
             references = tuple(Part("text", a) for a in answers)
-        return Sample(id=f"{path.stem}:{sid}", msg=(*media, Part("text", text)), references=references, meta=meta)
+        return Sample(id=f"{info.stem}:{sid}", msg=(*media, Part("text", text)), references=references, meta=meta)
+
+    def _plain_sample(
+        self, rec: dict[str, Any], info: FileInfo, line: int, sid: str, question: str, stripped: str
+    ) -> Sample:
+        """The Sample of a JSON record without options, media or breakdown fields: the same as the general
+        path of :meth:`to_sample` gives, with the meta dict built at once (same keys, same order)."""
+        if self.needs_options:
+            raise DatasetError(
+                "this dataset needs 'options' (a list, a mapping, or columns A, B, ...)", field="options"
+            )
+        answer = rec.get("answer")
+        if type(answer) is str and (single := answer.strip()):  # one text answer: what _answers gives
+            shared = self._answer_references.get(single)
+            if shared is None:
+                shared = (Part("text", single),)
+                if len(self._answer_references) < _SHARED_ANSWERS:
+                    self._answer_references[single] = shared
+            references: tuple[Part, ...] = shared
+            value: Any = shared[0].value
+        else:
+            answers = _answers(rec)
+            value = answers[0] if len(answers) == 1 else answers
+            references = tuple(Part("text", a) for a in answers)
+        meta = {
+            "question": question,
+            "subset": info.stem,
+            "file": info.name,
+            "line": line,
+            "record_id": sid,
+            "answer": value,
+        }
+        return Sample(
+            id=f"{info.stem}:{sid}", msg=(Part("text", self._open_prompt(stripped)),), references=references, meta=meta
+        )
+
+    def _open_prompt(self, question: str) -> str:
+        """The open prompt around a (stripped) question: ``open_prompt.format(question=..., options="")``."""
+        parts = self._open_parts
+        if parts is None:
+            return self.options.open_prompt.format(question=question, options="")
+        return parts[0] + question + parts[1]
 
     def _media(self, rec: dict[str, Any], fld: str, tabular: bool) -> list[Part]:
         value = rec.get(fld)
@@ -174,6 +243,31 @@ class QADataset(GenericDataset):
     """Questions with optional options and media; open answers are matched exactly. Judge: ``exact-match``."""
 
     default_judge = "exact-match"
+
+
+def _letter_references(letter: str) -> tuple[Part, ...]:
+    refs = _LETTER_REFERENCES.get(letter)
+    if refs is None:
+        refs = _LETTER_REFERENCES.setdefault(letter, (Part("text", letter),))
+    return refs
+
+
+def _around_question(template: str) -> tuple[str, str] | None:
+    """``(before, after)`` when ``template.format(question=q, options="")`` is ``before + q + after`` for every q.
+
+    That holds when the template's fields are plain ``{question}`` (once) and ``{options}``: no conversion, no
+    format spec, no attribute or index. Otherwise None (the caller formats).
+    """
+    fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    names = [name for name, _, _ in fields]
+    if names.count("question") != 1 or any(n not in ("question", "options") or s or c for n, s, c in fields):
+        return None
+    marker = "\x00question\x00"
+    rendered = template.format(question=marker, options="")
+    if rendered.count(marker) != 1:
+        return None
+    before, after = rendered.split(marker)
+    return before, after
 
 
 def _table_rows(path: Path, delimiter: str) -> Iterator[tuple[int, Any, str]]:

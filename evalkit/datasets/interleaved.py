@@ -78,7 +78,17 @@ def iter_json_objects(text: str) -> Iterator[tuple[int, Any, str]]:
         pos = end
 
 
+def _check_tags(content: str, own: dict[str, Part], fallback: dict[str, Part], name: str) -> None:
+    """Raise what ``InterleavedDataset._split`` raises for ``content``, without building its parts."""
+    for m in TAG_RE.finditer(content):
+        tag = m.group(1) + m.group(2)
+        if tag not in own and tag not in fallback:
+            raise DatasetError(f"tag <{tag}> in {name}.content has no modal entry", field=f"{name}.modal.{tag}")
+
+
 def _require(obj: Any, key: str, kind: type, where: str) -> Any:
+    if type(obj) is dict and type(value := obj.get(key)) is kind:  # the common case: there, of the exact type
+        return value
     if not isinstance(obj, dict) or key not in obj:
         raise DatasetError(f"missing field '{where}{key}'", field=f"{where}{key}")
     value = obj[key]
@@ -99,6 +109,8 @@ class InterleavedDataset(FilesDataset):
     references_are_outputs = True
     default_judge = "proxy-cpu"
     options: InterleavedOptions
+    #: (data root, domain folder, subdomain) -> the media folder, made once per pair
+    _folders: dict[tuple[Path, str, str], Path] | None = None
 
     def records(self, path: Path) -> Iterator[tuple[int, Any, str]]:
         return iter_json_objects(path.read_text(encoding="utf-8", errors="replace"))
@@ -117,7 +129,7 @@ class InterleavedDataset(FilesDataset):
         rid = _require(rec, "id", str, "")
         domain = _require(rec, "domain", str, "")
         subdomain = _require(rec, "subdomain", str, "")
-        folder = self.data_root / self.options.domain_folders.get(domain, domain) / subdomain
+        folder = (domain, subdomain)  # the media folder, made into a path only for a record with media
         inp = _require(rec, "input", dict, "")
         in_modal = self._modal(inp, "input", folder)
         question = _require(inp, "content", str, "input.")
@@ -129,15 +141,16 @@ class InterleavedDataset(FilesDataset):
             out = _require(rec, "output", dict, "")
             out_modal = self._modal(out, "output", folder)
             content = _require(out, "content", str, "output.")
-            self._split(content, out_modal, in_modal, "output")  # validates the output's tags
+            _check_tags(content, out_modal, in_modal, "output")
             references = (Part("text", content), *out_modal.values())
+        info = self.file_info(path)  # one file and subset string for all the file's samples
         meta: dict[str, Any] = {
             "record_id": rid,
             "domain": domain,
             "subdomain": subdomain,
-            "subset": path.stem,
+            "subset": info.stem,
             "question": question,
-            "file": str(path),
+            "file": info.name,
             "line": line,
         }
         if "difficulty" in rec:
@@ -146,9 +159,20 @@ class InterleavedDataset(FilesDataset):
             meta.update(options=choice[0], answer_letter=choice[1], answer=choice[0][choice[1]])
         if isinstance(rec.get("score"), dict | int | float):  # the original tool's scores: reliability.csv's reference
             meta["score"] = rec["score"]
-        return Sample(id=f"{path.stem}:{rid}", msg=msg, references=references, meta=meta)
+        return Sample(id=f"{info.stem}:{rid}", msg=msg, references=references, meta=meta)
 
-    def _modal(self, side: dict[str, Any], name: str, folder: Path) -> dict[str, Part]:
+    def _folder(self, domain: str, subdomain: str) -> Path:
+        """``<root>/<domain folder>/<subdomain>``, the folder a record's media paths are relative to."""
+        key = (self.data_root, self.options.domain_folders.get(domain, domain), subdomain)
+        folders = self._folders
+        if folders is None:
+            folders = self._folders = {}
+        folder = folders.get(key)
+        if folder is None:
+            folder = folders[key] = key[0] / key[1] / key[2]
+        return folder
+
+    def _modal(self, side: dict[str, Any], name: str, folder: tuple[str, str]) -> dict[str, Part]:
         modal = side.get("modal", {})
         if not isinstance(modal, dict):
             raise DatasetError(f"'{name}.modal' must be an object", field=f"{name}.modal")
@@ -164,7 +188,7 @@ class InterleavedDataset(FilesDataset):
             if kind == "code":
                 parts[tag] = Part("code", value, tag)
                 continue
-            parts[tag] = Part(kind, str(self._media_path(folder, value, fld)), tag)
+            parts[tag] = Part(kind, str(self._media_path(self._folder(*folder), value, fld)), tag)
         return parts
 
     def _media_path(self, folder: Path, value: str, fld: str) -> Path:
