@@ -56,22 +56,24 @@ class ScoredExport:
         sources = tuple(dict.fromkeys(r["file"] for r in records if r.get("file")))
         return cls(lambda: iter(zip(records, moved, strict=True)), sources)
 
-    def texts(self) -> Iterator[tuple[str, str, str, str]]:
-        """Per record: (its source, pretty with ``file``, pretty as its source's file holds it, one JSON line).
+    def texts(self) -> Iterator[tuple[str, bytes, bytes, bytes]]:
+        """Per record, as UTF-8: (its source, pretty with ``file``, pretty as its source's file holds it, one JSON
+        line).
 
         ``file`` is the last key, so the one pretty text is the other with its last line added, unless the record
         has produced media re-based for the per-source file.
         """
         for r, moved in self.records():
             source = r.get("file", "")
-            line = jsontext.compact(r)
             if moved or next(reversed(r), None) != "file" or len(r) < 2:
                 up = "../" * len(Path(source).parts)  # scored.<judge>/<source>: one folder per part below the run
                 bare = {k: _rebased(v, moved, up) if k == "output" else v for k, v in r.items() if k != "file"}
-                yield source, jsontext.pretty(r), jsontext.pretty(bare), line
+                line, full = jsontext.compact_and_pretty(r)
+                yield source, full, jsontext.pretty_bytes(bare), line
                 continue
-            bare_text = jsontext.pretty({k: v for k, v in r.items() if k != "file"})
-            yield source, f'{bare_text[:-2]},\n    "file": {jsontext.compact(source)}\n}}', bare_text, line
+            line, full = jsontext.compact_and_pretty(r)
+            cut = full.rindex(b",\n")  # the last line before the closing brace is the file's
+            yield source, full, full[:cut] + b"\n}", line
 
     def pretty(self, source: str | None = None) -> str:
         """Pretty-printed objects one after another: all records (with ``file``), or one source's without it."""
@@ -79,11 +81,11 @@ class ScoredExport:
             lines = [full for _, full, _, _ in self.texts()]
         else:
             lines = [bare for src, _, bare, _ in self.texts() if src == source]
-        return "\n".join(lines) + ("\n" if lines else "")
+        return (b"\n".join(lines) + (b"\n" if lines else b"")).decode("utf-8")
 
     def json_lines(self) -> str:
         """One compact JSON object per line, every record with its ``file``."""
-        return "".join(line + "\n" for _, _, _, line in self.texts())
+        return b"".join(line + b"\n" for _, _, _, line in self.texts()).decode("utf-8")
 
 
 def _rebased(output: dict[str, Any], moved: frozenset[str], up: str) -> dict[str, Any]:

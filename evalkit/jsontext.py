@@ -12,6 +12,8 @@ import json
 import json.encoder
 from typing import Any
 
+import msgspec
+
 _INF = float("inf")
 #: the string encoder ``json.dumps(..., ensure_ascii=False)`` uses (C where available)
 _encode_str = json.encoder.encode_basestring
@@ -141,3 +143,55 @@ def _write_dict(o: dict[Any, Any], out: list[str], nl: str, step: str) -> None:
             _write(v, out, inner, step)
         sep = "," + inner
     out.append(nl + "}")
+
+
+#: msgspec writes JSON 5-10x faster than json's C encoder, byte for byte the same as ``json.dumps`` (separators,
+#: escapes, indentation, key order) for plain JSON values whose floats lie in [1e-4, 1e16): outside, the floats are
+#: written otherwise (``1e-05`` / ``0.00001``, ``1e+16`` / ``1e16``, ``NaN`` / ``null``), so :func:`_msgspec_safe`
+#: sends those to the encoders above.
+_encode_msgspec = msgspec.json.Encoder().encode
+_format_msgspec = msgspec.json.format
+
+
+def _msgspec_safe(obj: Any) -> bool:
+    """True when ``obj`` is plain JSON (dicts with string keys, lists, tuples, str, int, bool, None, floats) whose
+    every float msgspec writes as ``json.dumps`` does."""
+    todo = [obj]
+    while todo:
+        o = todo.pop()
+        t = type(o)
+        if t is dict:
+            for k, v in o.items():
+                if type(k) is not str:
+                    return False
+                tv = type(v)
+                if tv is str or tv is int or v is None:
+                    continue
+                if tv is float:
+                    if not (v == 0.0 or 1e-4 <= abs(v) < 1e16):  # NaN fails both
+                        return False
+                else:
+                    todo.append(v)
+        elif t is list or t is tuple:
+            todo.extend(o)
+        elif t is float:
+            if not (o == 0.0 or 1e-4 <= abs(o) < 1e16):
+                return False
+        elif not (t is str or t is int or t is bool or o is None):
+            return False
+    return True
+
+
+def compact_and_pretty(obj: Any, indent: int = 4) -> tuple[bytes, bytes]:
+    """(``json.dumps(obj, ensure_ascii=False)``, ``json.dumps(obj, ensure_ascii=False, indent=indent)``) as UTF-8
+    bytes, from one encoding where msgspec writes the same bytes."""
+    raw = _encode_msgspec(obj) if _msgspec_safe(obj) else None
+    if raw is None:
+        return compact(obj).encode("utf-8"), pretty(obj, indent).encode("utf-8")
+    return _format_msgspec(raw, indent=0), _format_msgspec(raw, indent=indent)
+
+
+def pretty_bytes(obj: Any, indent: int = 4) -> bytes:
+    """``json.dumps(obj, ensure_ascii=False, indent=indent)`` as UTF-8 bytes."""
+    raw = _encode_msgspec(obj) if _msgspec_safe(obj) else None
+    return pretty(obj, indent).encode("utf-8") if raw is None else _format_msgspec(raw, indent=indent)

@@ -21,7 +21,7 @@ import importlib
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from evalkit.types import Sample
@@ -192,7 +192,7 @@ def _cluster_codes(items: Sequence[Outcome], clusters: dict[str, str]) -> np.nda
 
 def stand_in(o: Outcome) -> Outcome:
     """The outcome an unanswered sample counts as in strict numbers (its worst scores and details)."""
-    return replace(o, scores=o.worst_scores, details=o.worst_details or {}, stage="", reason="")
+    return o._replace(scores=o.worst_scores, details=o.worst_details or {}, stage="", reason="")
 
 
 def metric_value(

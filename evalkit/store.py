@@ -228,15 +228,15 @@ def replacing(path: Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
 
 
 class _Lines:
-    """Lines written to a binary file in chunks (one ``write`` per ~1 MB, not per line)."""
+    """UTF-8 lines written to a binary file in chunks (one ``write`` per ~1 MB, not per line)."""
 
     def __init__(self, f: BinaryIO, chunk: int = 1 << 20) -> None:
         self._f = f
-        self._buf: list[str] = []
+        self._buf: list[bytes] = []
         self._size = 0
         self._chunk = chunk
 
-    def add(self, line: str) -> None:
+    def add(self, line: bytes) -> None:
         """Write ``line`` and a newline."""
         self._buf.append(line)
         self._size += len(line)
@@ -245,8 +245,8 @@ class _Lines:
 
     def flush(self) -> None:
         if self._buf:
-            self._buf.append("")
-            self._f.write("\n".join(self._buf).encode("utf-8"))
+            self._buf.append(b"")
+            self._f.write(b"\n".join(self._buf))
             self._buf.clear()
             self._size = 0
 
@@ -263,7 +263,7 @@ def write_lines(path: Path, lines: Iterable[str]) -> None:
     file, never a half, and the lines are never all held in memory at once."""
     with replacing(path) as f, _Lines(f) as out:
         for line in lines:
-            out.add(line)
+            out.add(line.encode("utf-8"))
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -62,6 +62,31 @@ def test_pretty_is_json_dumps_byte_for_byte(indent: int) -> None:
         assert jsontext.compact(obj) == json.dumps(obj, ensure_ascii=False)
 
 
+def encodable(obj: Any) -> bool:
+    """json.dumps output that UTF-8 can hold (a lone surrogate cannot be written to a file either way)."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def test_msgspec_bytes_are_json_dumps_byte_for_byte() -> None:
+    """The exports' fast path (msgspec) writes what json.dumps writes, floats of every magnitude included."""
+    rng = random.Random(11)
+    floats = [rng.choice([1, -1]) * 10 ** rng.uniform(-12, 22) for _ in range(3000)]
+    objects = [*TRICKY, *(random_json(rng) for _ in range(500)), *({"x": x, "l": [x, round(x, 3)]} for x in floats)]
+    fast = 0
+    for obj in filter(encodable, objects):
+        line, pretty = jsontext.compact_and_pretty(obj)
+        assert line == json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        assert pretty == json.dumps(obj, ensure_ascii=False, indent=4).encode("utf-8")
+        assert jsontext.pretty_bytes(obj, 2) == json.dumps(obj, ensure_ascii=False, indent=2).encode("utf-8")
+        fast += jsontext._msgspec_safe(obj)
+    assert fast > 1000  # most records take the fast path; NaN, 1e-05, 1e+16 and non-string keys do not
+    assert not jsontext._msgspec_safe({"a": [1e-5]}) and not jsontext._msgspec_safe({"a": float("nan")})
+
+
 def test_pretty_refuses_what_json_refuses() -> None:
     with pytest.raises(TypeError, match="not JSON serializable"):
         jsontext.pretty({"a": object()})

@@ -1,0 +1,99 @@
+"""Store lines decoded by typed structs: the records are those the JSON says, odd lines included, and the
+whole-file outputs are streamed without ever leaving a half-written file."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from evalkit.store import AppendLog, RunStore, write_lines
+from evalkit.types import Part, Prediction, Verdict
+
+
+def run_store(tmp_path: Path) -> RunStore:
+    return RunStore(tmp_path, "m", "d")
+
+
+def test_predictions_read_back_equal_to_what_was_written(tmp_path: Path) -> None:
+    st = run_store(tmp_path)
+    preds = [
+        Prediction(
+            "s1",
+            "m",
+            "k1",
+            "answer é",
+            (Part("audio", "/x.wav", "audio1"),),
+            {"messages": [1]},
+            "",
+            0.5,
+            {"usage": {"prompt_tokens": 3}, "media": {"image1": "dropped: too big"}},
+        ),
+        Prediction("s2", "m", "k2", error="TimeoutError: slow", latency_s=30),
+        Prediction("s3", "m", "k3", "x", prompt=None, meta={}),
+    ]
+    with AppendLog(st.predictions_path) as log:
+        for p in preds:
+            log.append(p.to_json())
+    with_prompts = st.load_predictions()
+    assert [with_prompts[(p.sample_id, p.key)] for p in preds] == preds
+    without = st.load_predictions(prompts=False)
+    assert [without[(p.sample_id, p.key)] for p in preds] == [
+        Prediction(p.sample_id, p.model, p.key, p.text, p.parts, None, p.error, p.latency_s, p.meta) for p in preds
+    ]
+    assert type(without[("s2", "k2")].latency_s) is float  # 30 in the file: a float as before
+
+
+def test_verdicts_with_nan_or_wrong_types_are_read_as_json_loads_reads_them(tmp_path: Path) -> None:
+    """msgspec refuses ``NaN`` (which json.dumps writes) and a field of an unexpected type: such lines take the
+    json.loads path and come back exactly as before, never dropped and never re-judged."""
+    st = run_store(tmp_path)
+    path = st.verdicts_path("j")
+    good = Verdict("s1", "j", "v1", "k1", {"acc": 1.0}, raw="reply", details={"content": "c"})
+    nan = Verdict("s2", "j", "v2", "k2", {"acc": float("nan")})
+    odd = {**Verdict("s3", "j", "v3", "k3").to_json(), "scores": {"acc": "high"}}  # a string score
+    with AppendLog(path) as log:
+        log.append(good.to_json())
+        log.append(nan.to_json())
+        log.append(odd)
+    got = st.load_verdicts("j")
+    assert got[("s1", "v1")] == good
+    assert got[("s2", "v2")].scores["acc"] != got[("s2", "v2")].scores["acc"]  # NaN, as json.loads reads it
+    assert got[("s3", "v3")].scores == {"acc": "high"}
+    assert st.load_verdicts("j", raw=False)[("s1", "v1")].raw is None
+    wanted = st.load_verdicts("j", wanted={"s1": "v1", "s2": "nope"})
+    assert list(wanted) == [("s1", "v1")]
+
+
+def test_unreadable_middle_line_is_named_and_a_torn_last_line_is_not(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    st = run_store(tmp_path)
+    lines = [json.dumps(Prediction(f"s{i}", "m", "k").to_json()) for i in range(3)]
+    st.predictions_path.parent.mkdir(parents=True, exist_ok=True)
+    st.predictions_path.write_text(f"{lines[0]}\n{{not json}}\n{lines[1]}\n\n{lines[2][:40]}", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="evalkit.store"):
+        got = st.load_predictions()
+    assert sorted(got) == [("s0", "k"), ("s1", "k")]
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [f"{st.predictions_path}:2: unreadable store line skipped"]
+
+
+def test_write_lines_streams_and_a_failure_leaves_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "samples.j.jsonl"
+    write_lines(path, (f'{{"i": {i}}}' for i in range(50_000)))  # several 1 MB chunks
+    text = path.read_text(encoding="utf-8")
+    assert text.count("\n") == 50_000 and text.endswith('{"i": 49999}\n')
+
+    def failing() -> object:
+        yield '{"i": "new"}'
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_lines(path, failing())  # type: ignore[arg-type]
+    assert path.read_text(encoding="utf-8") == text
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
+    write_lines(path, [])
+    assert path.read_bytes() == b""
