@@ -146,3 +146,17 @@ def test_records_keep_their_checks_and_share_the_file_strings(tmp_path: Path) ->
     assert three.references == (Part("text", "plain"), Part("code", "B", "code2"))
     assert one.meta["subset"] is three.meta["subset"] and one.meta["file"] is three.meta["file"]
     assert (one.meta["subset"], one.meta["file"]) == ("records", str(path))
+    # the meta: a dict of its own (key-sharing), keys in the order they always had; one instruction part for all
+    assert type(one.meta) is dict and one.meta is not three.meta and one.msg[-1] is three.msg[-1]
+    keys = ["record_id", "domain", "subdomain", "subset", "question", "file", "line", "difficulty"]
+    assert list(one.meta) == keys == list(three.meta)
+    assert one.meta == {
+        "record_id": "1",
+        "domain": "natural_science",
+        "subdomain": "programming",
+        "subset": "records",
+        "question": "Explain <code1> number 1.",
+        "file": str(path),
+        "line": 1,
+        "difficulty": "easy",
+    }
