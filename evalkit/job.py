@@ -21,6 +21,7 @@ from evalkit.datasets.base import Dataset
 from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
+from evalkit.freshness import outputs_current, outputs_inputs, record_outputs
 from evalkit.gcpause import collector_paused
 from evalkit.judges.base import Judge
 from evalkit.launch import infer_stage, leaves_judging_to_rank0, under_torchrun
@@ -281,7 +282,8 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
             progress=spec.progress,
         )
     result.judge_name = judge_name
-    await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result)
+    inputs = outputs_inputs(store, judge, model, dataset, facts, (len(samples), len(errors)))
+    await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result, inputs)
     judge_entry = {
         "describe": judge.describe(),
         "identity": judge.identity(),
@@ -346,8 +348,12 @@ async def _write_judged(
     verdicts: dict[str, Verdict],
     facts: RunFacts,
     result: JobResult,
+    inputs: str = "",
 ) -> None:
     """Outcomes -> report.csv, failures.csv, samples.<judge>.jsonl, reliability.csv, the exports; rows on result.
+
+    ``inputs``: the hash of what samples.<judge>.jsonl and the exports depend on (:mod:`evalkit.freshness`): a run
+    that computed nothing new leaves them as they are when they were written from the same inputs.
 
     Each file is written (and fsync'd) on a worker thread while the next one is built; all are written when this
     returns. The cyclic collector is paused while the per-sample rows are built (they are acyclic; its full passes
@@ -361,6 +367,13 @@ async def _write_judged(
     def write(path: Path, text: str) -> None:
         writes.append(asyncio.ensure_future(asyncio.to_thread(write_atomic, path, text)))
 
+    fresh = not result.infer.ran and not result.judge.ran and outputs_current(store, name, inputs)
+    outputs: list[asyncio.Future[Any]] = []  # samples.<judge>.jsonl, then the exports
+
+    def write_output(fn: Callable[..., Any], *args: Any) -> None:
+        outputs.append(asyncio.ensure_future(asyncio.to_thread(_paused, fn, *args)))
+        writes.append(outputs[-1])
+
     try:
         with collector_paused():
             items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
@@ -369,12 +382,11 @@ async def _write_judged(
             result.rows = report_rows(
                 spec.dataset, name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts
             )
-            # outcomes() lists the bad records first, then the samples in order
-            extras = chain(repeat(("", "", ""), len(errors)), (_sample_extras(s, preds.get(s.id)) for s in samples))
-            lines = sample_lines(items, judge, judge.metrics, clusters, extras)
-            writes.append(
-                asyncio.ensure_future(asyncio.to_thread(_paused, write_lines, store.samples_path(name), lines))
-            )
+            if not fresh:  # outcomes() lists the bad records first, then the samples in order
+                extras = chain(repeat(("", "", ""), len(errors)), (_sample_extras(s, preds.get(s.id)) for s in samples))
+                write_output(
+                    write_lines, store.samples_path(name), sample_lines(items, judge, judge.metrics, clusters, extras)
+                )
         if result.judge.ran or not _has_judge_rows(store.reliability_path, name):  # else the stored rows stand
             rel = await run_reliability(
                 judge, name, samples, preds, verdicts, spec.reliability_samples, spec.reliability_repeats, _announce
@@ -383,14 +395,17 @@ async def _write_judged(
         write(store.report_path, csv_text(merge_rows(store.report_path, result.rows, name), REPORT_FIELDS))
         failures = merge_rows(store.failures_path, failure_rows(items, name), name)
         write(store.failures_path, csv_text(failures, FAILURE_FIELDS))
-        export = scored_export(samples, verdicts, preds, store.dir)
-        writes.append(asyncio.ensure_future(asyncio.to_thread(_paused, store.write_exports, name, export)))
+        if not fresh:
+            write_output(store.write_exports, name, scored_export(samples, verdicts, preds, store.dir))
         judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
     finally:
         done = await asyncio.gather(*writes, return_exceptions=True)  # never leave a write behind, even on error
     for outcome in done:
         if isinstance(outcome, BaseException):
             raise outcome
+    if not fresh:
+        written = [store.samples_path(name), *outputs[1].result()]
+        await asyncio.to_thread(record_outputs, store, name, inputs, written)
 
 
 def _paused(fn: Callable[..., T], *args: Any) -> T:

@@ -263,7 +263,20 @@ def _reusable_verdicts(
     if reeval:  # reuses no stored verdict; each reeval adds a line per sample: compacted when mostly history
         store.compact_verdicts_if_due(judge.name, keys)
         return {}
-    return store.load_verdicts(judge.name, wanted=keys, compact=True, raw=False)
+    return store.load_verdicts(judge.name, wanted=keys, compact=True, raw=False, drop_details=judge.audit_details)
+
+
+def kept_verdict(judge: Judge) -> Callable[[Verdict], Verdict]:
+    """A verdict as a run keeps it once stored: without the judge's raw reply and its audit-only details (both
+    stay in the file; nothing the run computes afterwards reads them)."""
+    drop = judge.audit_details
+
+    def kept(v: Verdict) -> Verdict:
+        if v.raw is None and not any(k in v.details for k in drop):
+            return v
+        return replace(v, raw=None, details={k: x for k, x in v.details.items() if k not in drop})
+
+    return kept
 
 
 async def evaluate(
@@ -304,7 +317,7 @@ async def evaluate(
 
         path = store.verdicts_path(judge.name)
         conc = concurrency or judge.concurrency
-        await _produce(todo, verdict, path, current, stats, conc, f"judge {judge.name}", progress)
+        await _produce(todo, verdict, path, current, stats, conc, f"judge {judge.name}", progress, kept_verdict(judge))
     finally:
         await judge.close()
     return current, stats
@@ -371,7 +384,10 @@ async def infer_and_judge(
             conc = concurrency or judge.concurrency
             path = store.verdicts_path(judge.name)
             desc = f"judge {judge.name}"
-            stages.append(_produce((queue, n_judge), verdict, path, verdicts, jstats, conc, desc, progress))
+            produce = _produce(
+                (queue, n_judge), verdict, path, verdicts, jstats, conc, desc, progress, kept_verdict(judge)
+            )
+            stages.append(produce)
         await _together(stages)
     finally:
         closing = [m.close() for m, used in ((model, plan.todo), (judge, n_judge)) if used]

@@ -411,39 +411,55 @@ class _Kind(Generic[R]):
     Args:
         line_type: the msgspec Struct a line is decoded into (typed: ~4x faster than ``json.loads`` and building
             the record from the dict, and fields it does not name are skipped without being built).
-        build: (decoded line, its key string) -> the record.
+        build: (decoded line, its key string, shared strings) -> the record.
         from_dict: the record from a ``json.loads`` dict (lines msgspec refuses, such as ``NaN`` scores).
     """
 
     def __init__(
-        self, line_type: type[Any], build: Callable[[Any, str], R], from_dict: Callable[[dict[str, Any]], R]
+        self,
+        line_type: type[Any],
+        build: Callable[[Any, str, dict[str, str]], R],
+        from_dict: Callable[[dict[str, Any]], R],
     ) -> None:
         self.decode = msgspec.json.Decoder(line_type).decode
         self.build = build
         self.from_dict = from_dict
 
 
-def _prediction(line: _PredictionLine, key: str) -> Prediction:
+#: the empty dict loaded records share for their empty fields (records and their dicts are never changed)
+_EMPTY: dict[str, Any] = {}
+
+
+def _prediction(line: _PredictionLine, key: str, strings: dict[str, str]) -> Prediction:
     prompt = line.prompt if type(line) is _PredictionLineWithPrompt else None
-    return Prediction(
-        line.sample_id, line.model, key, line.text, line.parts, prompt, line.error, line.latency_s, line.meta
-    )
+    model = strings.setdefault(line.model, line.model)
+    error = strings.setdefault(line.error, line.error) if line.error else ""
+    meta = line.meta or _EMPTY
+    return Prediction(line.sample_id, model, key, line.text, line.parts, prompt, error, line.latency_s, meta)
 
 
-def _verdict(line: _VerdictLine, key: str) -> Verdict:
-    raw = line.raw if type(line) is _VerdictLineWithRaw else None
-    return Verdict(
-        line.sample_id,
-        line.judge,
-        key,
-        line.pred_key,
-        line.scores,
-        raw,
-        line.parse_status,
-        line.error,
-        line.details,
-        line.metric_errors,
-    )
+def _verdict_builder(drop: frozenset[str]) -> Callable[[_VerdictLine, str, dict[str, str]], Verdict]:
+    """Verdicts from lines, without the ``drop`` keys of their details (see ``Judge.audit_details``)."""
+
+    def build(line: _VerdictLine, key: str, strings: dict[str, str]) -> Verdict:
+        raw = line.raw if type(line) is _VerdictLineWithRaw else None
+        details = line.details
+        if drop and details:
+            details = {k: v for k, v in details.items() if k not in drop}
+        return Verdict(
+            line.sample_id,
+            strings.setdefault(line.judge, line.judge),
+            key,
+            line.pred_key,
+            line.scores or _EMPTY,
+            raw,
+            strings.setdefault(line.parse_status, line.parse_status),
+            strings.setdefault(line.error, line.error) if line.error else "",
+            details or _EMPTY,
+            line.metric_errors or _EMPTY,
+        )
+
+    return build
 
 
 def _prediction_from_dict(rec: dict[str, Any], prompts: bool) -> Prediction:
@@ -452,17 +468,22 @@ def _prediction_from_dict(rec: dict[str, Any], prompts: bool) -> Prediction:
     return Prediction.from_json(rec)
 
 
-def _verdict_from_dict(rec: dict[str, Any], raw: bool) -> Verdict:
+def _verdict_from_dict(rec: dict[str, Any], raw: bool, drop: frozenset[str]) -> Verdict:
     if not raw:
         rec.pop("raw", None)
+    if drop and type(rec.get("details")) is dict:
+        rec["details"] = {k: v for k, v in rec["details"].items() if k not in drop}
     return Verdict.from_json(rec)
+
+
+def _verdicts(raw: bool, drop: frozenset[str] = frozenset()) -> _Kind[Verdict]:
+    line_type = _VerdictLineWithRaw if raw else _VerdictLine
+    return _Kind(line_type, _verdict_builder(drop), lambda d: _verdict_from_dict(d, raw, drop))
 
 
 _PREDICTIONS = _Kind(_PredictionLine, _prediction, lambda d: _prediction_from_dict(d, False))
 _PREDICTIONS_WITH_PROMPTS = _Kind(_PredictionLineWithPrompt, _prediction, lambda d: _prediction_from_dict(d, True))
-_VERDICTS = _Kind(_VerdictLine, _verdict, lambda d: _verdict_from_dict(d, False))
-_VERDICTS_WITH_RAW = _Kind(_VerdictLineWithRaw, _verdict, lambda d: _verdict_from_dict(d, True))
-_IDENTS: _Kind[None] = _Kind(_Ident, lambda line, key: None, lambda d: None)
+_IDENTS: _Kind[None] = _Kind(_Ident, lambda line, key, strings: None, lambda d: None)
 
 
 def load_latest(
@@ -507,21 +528,11 @@ def load_latest(
             if line is None:
                 out[(sid, key)] = from_dict(_shared(rec, strings))
             else:
-                out[(sid, current)] = build(_shared_line(line, strings), current)
+                out[(sid, current)] = build(line, current, strings)
     superseded = hits - len(out)
     if compact and superseded > lines - superseded:
         compact_log(path)
     return out
-
-
-def _shared_line(line: Any, strings: dict[str, str]) -> Any:
-    """``line`` with one string object per distinct model or judge name, status and error (each line has its
-    own copy as decoded)."""
-    for name in _REPEATED:
-        v = getattr(line, name, None)
-        if v:
-            setattr(line, name, strings.setdefault(v, v))
-    return line
 
 
 #: record fields whose values repeat from line to line (a model or judge name, a status, an error message)
@@ -749,13 +760,20 @@ class RunStore:
         return out
 
     def load_verdicts(
-        self, judge: str, wanted: Mapping[str, str] | None = None, compact: bool = False, raw: bool = True
+        self,
+        judge: str,
+        wanted: Mapping[str, str] | None = None,
+        compact: bool = False,
+        raw: bool = True,
+        drop_details: frozenset[str] = frozenset(),
     ) -> dict[tuple[str, str], Verdict]:
         """(sample id, key) -> latest Verdict of ``judge`` (``wanted`` and ``compact`` as in load_predictions).
 
-        ``raw``: keep the judge's raw reply (an LLM judge's whole answer); a run never reads it back.
+        Args:
+            raw: keep the judge's raw reply (an LLM judge's whole answer); a run never reads it back.
+            drop_details: keys of each verdict's details not to keep (the judge's ``audit_details``).
         """
-        return load_latest(self.verdicts_path(judge), _VERDICTS_WITH_RAW if raw else _VERDICTS, wanted, compact)
+        return load_latest(self.verdicts_path(judge), _verdicts(raw, drop_details), wanted, compact)
 
     def compact_verdicts_if_due(self, judge: str, wanted: Mapping[str, str]) -> None:
         """Compact ``judge``'s verdicts when superseded lines outnumber live ones, reading no record into memory.

@@ -84,6 +84,9 @@ class Judge:
     rates_with_model: ClassVar[bool] = False
     #: bump when the prompt or scoring changes: stored verdicts are then redone.
     version: ClassVar[str] = "v1"
+    #: keys of a verdict's ``details`` kept for people only (in the store, the HTML report): nothing this judge
+    #: computes afterwards (summaries, ratio parts, outputs) reads them, so a run does not hold them in memory.
+    audit_details: ClassVar[frozenset[str]] = frozenset()
     concurrency: int = 4
 
     def __init__(self, name: str, options: Any, ctx: JudgeContext) -> None:

@@ -34,6 +34,7 @@ class ExactMatchJudge(Judge):
     metrics = ("accuracy",)
     metric_specs: ClassVar[dict[str, MetricSpec]] = {"accuracy": ACCURACY}
     concurrency = 64
+    audit_details: ClassVar[frozenset[str]] = frozenset({"normalised"})
     options: ExactMatchOptions
 
     def normalise(self, text: str) -> str:
