@@ -423,13 +423,16 @@ def test_samples_of_one_file_share_its_strings(tmp_path: Path) -> None:
     # samples with the same open answer share its references (immutable) and stay equal to fresh ones
     assert a[0].references is a[2].references and a[1].references is a[3].references
     assert [s.references[0].value for s in a] == ["no", "yes", "no", "yes"] == [s.meta["answer"] for s in a]
-    # a plain record's meta is a key-sharing dict (the keys stored once): a dict of its own all the same
+    # a record's meta is a key-sharing dict (the keys stored once): a dict of its own all the same
     assert all(type(s.meta) is dict for s in samples)
     a[0].meta["note"] = "mine"
     del a[0].meta["question"]
     assert list(a[0].meta) == ["subset", "file", "line", "record_id", "answer", "note"]
     assert list(a[1].meta) == ["question", "subset", "file", "line", "record_id", "answer"]
     assert json.loads(json.dumps(a[1].meta)) == a[1].meta
+    b[0].meta["note"] = "mine"  # the general path's (CSV rows) too
+    assert list(b[0].meta) == ["question", "subset", "file", "line", "record_id", "answer", "note"]
+    assert list(b[1].meta) == ["question", "subset", "file", "line", "record_id", "answer"]
 
 
 def test_malformed_json_lines_keep_their_errors(tmp_path: Path) -> None:
