@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from evalkit.judges.base import Judge
 from evalkit.models.base import Model
-from evalkit.store import AppendLog, RunStore
+from evalkit.store import AppendLog, Canon, RunStore
 from evalkit.types import Prediction, Sample, Verdict
 
 T = TypeVar("T")
@@ -257,24 +257,27 @@ def pipelines(judge: Judge) -> bool:
 
 
 def _reusable_verdicts(
-    judge: Judge, store: RunStore, keys: dict[str, str], reeval: bool
+    judge: Judge, store: RunStore, keys: dict[str, str], reeval: bool, pred_keys: Mapping[str, str]
 ) -> dict[tuple[str, str], Verdict]:
     """The stored verdicts under ``keys`` (none with ``reeval``, whose extra lines get compacted when due)."""
     if reeval:  # reuses no stored verdict; each reeval adds a line per sample: compacted when mostly history
         store.compact_verdicts_if_due(judge.name, keys)
         return {}
-    return store.load_verdicts(judge.name, wanted=keys, compact=True, raw=False, drop_details=judge.audit_details)
+    drop = judge.audit_details
+    return store.load_verdicts(judge.name, keys, compact=True, raw=False, drop_details=drop, pred_keys=pred_keys)
 
 
-def kept_verdict(judge: Judge) -> Callable[[Verdict], Verdict]:
+def kept_verdict(judge: Judge, canon: Canon) -> Callable[[Verdict], Verdict]:
     """A verdict as a run keeps it once stored: without the judge's raw reply and its audit-only details (both
-    stay in the file; nothing the run computes afterwards reads them)."""
+    stay in the file; nothing the run computes afterwards reads them), its scores shared with equal ones."""
     drop = judge.audit_details
 
     def kept(v: Verdict) -> Verdict:
-        if v.raw is None and not any(k in v.details for k in drop):
+        scores = canon.scores(v.scores)
+        if v.raw is None and scores is v.scores and not any(k in v.details for k in drop):
             return v
-        return replace(v, raw=None, details={k: x for k, x in v.details.items() if k not in drop})
+        details = {k: x for k, x in v.details.items() if k not in drop}
+        return replace(v, scores=scores, raw=None, details=details)
 
     return kept
 
@@ -295,7 +298,8 @@ async def evaluate(
     """
     judge.prepare(samples, preds)
     keys = {s.id: judge.verdict_key(preds[s.id]) for s in samples if s.id in preds}
-    stored = _reusable_verdicts(judge, store, keys, reeval)
+    pred_keys = {sid: p.key for sid, p in preds.items()}
+    stored = _reusable_verdicts(judge, store, keys, reeval, pred_keys)
     current: dict[str, Verdict] = {}
     todo: list[Sample] = []
     for s in samples:
@@ -317,7 +321,8 @@ async def evaluate(
 
         path = store.verdicts_path(judge.name)
         conc = concurrency or judge.concurrency
-        await _produce(todo, verdict, path, current, stats, conc, f"judge {judge.name}", progress, kept_verdict(judge))
+        kept = kept_verdict(judge, Canon())
+        await _produce(todo, verdict, path, current, stats, conc, f"judge {judge.name}", progress, kept)
     finally:
         await judge.close()
     return current, stats
@@ -355,7 +360,7 @@ async def infer_and_judge(
         raise ValueError(f"judge {judge.name} sees the whole corpus first (prepare): it cannot be pipelined")
     plan = plan_infer(model, samples, store, prompt_version, force)
     reused = {sid: judge.verdict_key(p) for sid, p in plan.current.items()}
-    stored = _reusable_verdicts(judge, store, reused, reeval=False)
+    stored = _reusable_verdicts(judge, store, reused, False, plan.keys)
     verdicts: dict[str, Verdict] = {}
     queue: asyncio.Queue[Sample] = asyncio.Queue()
     for s in samples:
@@ -384,9 +389,8 @@ async def infer_and_judge(
             conc = concurrency or judge.concurrency
             path = store.verdicts_path(judge.name)
             desc = f"judge {judge.name}"
-            produce = _produce(
-                (queue, n_judge), verdict, path, verdicts, jstats, conc, desc, progress, kept_verdict(judge)
-            )
+            kept = kept_verdict(judge, Canon())
+            produce = _produce((queue, n_judge), verdict, path, verdicts, jstats, conc, desc, progress, kept)
             stages.append(produce)
         await _together(stages)
     finally:

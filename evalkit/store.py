@@ -394,11 +394,11 @@ class _VerdictLine(msgspec.Struct):
     judge: str
     key: str
     pred_key: str
-    scores: dict[str, float] = {}
+    scores: dict[str, Any] = {}  # Any: an int stays an int, as json.loads reads it (a float type makes 1 into 1.0)
     parse_status: str = "ok"
     error: str = ""
     details: dict[str, Any] = {}
-    metric_errors: dict[str, str] = {}
+    metric_errors: dict[str, Any] = {}
 
 
 class _VerdictLineWithRaw(_VerdictLine):
@@ -411,14 +411,14 @@ class _Kind(Generic[R]):
     Args:
         line_type: the msgspec Struct a line is decoded into (typed: ~4x faster than ``json.loads`` and building
             the record from the dict, and fields it does not name are skipped without being built).
-        build: (decoded line, its key string, shared strings) -> the record.
+        build: (decoded line, its key string, the load's :class:`Canon`) -> the record.
         from_dict: the record from a ``json.loads`` dict (lines msgspec refuses, such as ``NaN`` scores).
     """
 
     def __init__(
         self,
         line_type: type[Any],
-        build: Callable[[Any, str, dict[str, str]], R],
+        build: Callable[[Any, str, Canon], R],
         from_dict: Callable[[dict[str, Any]], R],
     ) -> None:
         self.decode = msgspec.json.Decoder(line_type).decode
@@ -428,33 +428,83 @@ class _Kind(Generic[R]):
 
 #: the empty dict loaded records share for their empty fields (records and their dicts are never changed)
 _EMPTY: dict[str, Any] = {}
+#: distinct score dicts a load shares (a judge with few possible scores: 0/1, a 1-5 rubric); beyond, no sharing
+SHARED_SCORES_MAX = 4096
 
 
-def _prediction(line: _PredictionLine, key: str, strings: dict[str, str]) -> Prediction:
+class Canon:
+    """One object per repeated value among the records of a run: names, statuses, sample ids, prediction keys and
+    small score dicts (a 0/1 judge's scores are two dicts, not one per sample), and the empty dict.
+
+    Args:
+        ids: the run's sample ids (their string objects are used for the records' sample ids).
+        pred_keys: sample id -> its current prediction key (for verdicts' ``pred_key``).
+    """
+
+    def __init__(self, ids: Iterable[str] = (), pred_keys: Mapping[str, str] | None = None) -> None:
+        self.strings: dict[str, str] = {}
+        self.ids = {i: i for i in ids}
+        self.pred_keys = pred_keys or {}
+        self._scores: dict[str, dict[str, Any]] = {}
+
+    def string(self, text: str) -> str:
+        return self.strings.setdefault(text, text) if text else ""
+
+    def sample_id(self, sid: str) -> str:
+        return self.ids.get(sid, sid)
+
+    def pred_key(self, sid: str, key: str) -> str:
+        current = self.pred_keys.get(sid)
+        return current if current == key else key
+
+    def scores(self, scores: dict[str, Any]) -> dict[str, Any]:
+        """``scores``, or an equal dict already held (equal by ``repr``: 1 and 1.0, 0.0 and -0.0 stay apart)."""
+        if not scores:
+            return _EMPTY
+        if len(scores) > 8:
+            return scores
+        key = repr(scores)
+        held = self._scores.get(key)
+        if held is not None:
+            return held
+        if len(self._scores) < SHARED_SCORES_MAX:
+            self._scores[key] = scores
+        return scores
+
+
+def _prediction(line: _PredictionLine, key: str, canon: Canon) -> Prediction:
     prompt = line.prompt if type(line) is _PredictionLineWithPrompt else None
-    model = strings.setdefault(line.model, line.model)
-    error = strings.setdefault(line.error, line.error) if line.error else ""
-    meta = line.meta or _EMPTY
-    return Prediction(line.sample_id, model, key, line.text, line.parts, prompt, error, line.latency_s, meta)
+    return Prediction(
+        canon.sample_id(line.sample_id),
+        canon.string(line.model),
+        key,
+        line.text,
+        line.parts,
+        prompt,
+        canon.string(line.error),
+        line.latency_s,
+        line.meta or _EMPTY,
+    )
 
 
-def _verdict_builder(drop: frozenset[str]) -> Callable[[_VerdictLine, str, dict[str, str]], Verdict]:
+def _verdict_builder(drop: frozenset[str]) -> Callable[[_VerdictLine, str, Canon], Verdict]:
     """Verdicts from lines, without the ``drop`` keys of their details (see ``Judge.audit_details``)."""
 
-    def build(line: _VerdictLine, key: str, strings: dict[str, str]) -> Verdict:
+    def build(line: _VerdictLine, key: str, canon: Canon) -> Verdict:
         raw = line.raw if type(line) is _VerdictLineWithRaw else None
         details = line.details
         if drop and details:
             details = {k: v for k, v in details.items() if k not in drop}
+        sid = canon.sample_id(line.sample_id)
         return Verdict(
-            line.sample_id,
-            strings.setdefault(line.judge, line.judge),
+            sid,
+            canon.string(line.judge),
             key,
-            line.pred_key,
-            line.scores or _EMPTY,
+            canon.pred_key(sid, line.pred_key),
+            canon.scores(line.scores),
             raw,
-            strings.setdefault(line.parse_status, line.parse_status),
-            strings.setdefault(line.error, line.error) if line.error else "",
+            canon.string(line.parse_status),
+            canon.string(line.error),
             details or _EMPTY,
             line.metric_errors or _EMPTY,
         )
@@ -483,7 +533,7 @@ def _verdicts(raw: bool, drop: frozenset[str] = frozenset()) -> _Kind[Verdict]:
 
 _PREDICTIONS = _Kind(_PredictionLine, _prediction, lambda d: _prediction_from_dict(d, False))
 _PREDICTIONS_WITH_PROMPTS = _Kind(_PredictionLineWithPrompt, _prediction, lambda d: _prediction_from_dict(d, True))
-_IDENTS: _Kind[None] = _Kind(_Ident, lambda line, key, strings: None, lambda d: None)
+_IDENTS: _Kind[None] = _Kind(_Ident, lambda line, key, canon: None, lambda d: None)
 
 
 def load_latest(
@@ -491,6 +541,7 @@ def load_latest(
     kind: _Kind[R],
     wanted: Mapping[str, str] | None = None,
     compact: bool = False,
+    canon: Canon | None = None,
 ) -> dict[tuple[str, str], R]:
     """(sample id, key) -> the latest record of ``path``, streamed.
 
@@ -500,13 +551,15 @@ def load_latest(
         wanted: sample id -> its current key: only those records become objects; None: all of them.
         compact: compact the file when superseded lines outnumber live ones. Superseded lines are counted among
             the wanted records (the lines a rerun or reeval repeats); lines under other keys count as live.
+        canon: the values records share (default: names and statuses, and the sample ids of ``wanted``).
     """
     out: dict[tuple[str, str], R] = {}
     lines = hits = 0
     if not path.exists():
         return out
     decode, build, from_dict = kind.decode, kind.build, kind.from_dict
-    strings: dict[str, str] = {}  # one string object per model / judge name, status, error message
+    if canon is None:
+        canon = Canon(wanted or ())
     with path.open("rb") as f:
         for i, raw in enumerate(f, start=1):
             try:
@@ -526,9 +579,9 @@ def load_latest(
                 continue
             hits += 1
             if line is None:
-                out[(sid, key)] = from_dict(_shared(rec, strings))
+                out[(sid, key)] = from_dict(_shared(rec, canon.strings))
             else:
-                out[(sid, current)] = build(line, current, strings)
+                out[(sid, current)] = build(line, current, canon)
     superseded = hits - len(out)
     if compact and superseded > lines - superseded:
         compact_log(path)
@@ -753,9 +806,10 @@ class RunStore:
                 the memory, and a run never reads it back (it is in the file for people and reports).
         """
         kind = _PREDICTIONS_WITH_PROMPTS if prompts else _PREDICTIONS
-        out = load_latest(self.merged_predictions_path, kind, wanted, compact)
+        canon = Canon(wanted or ())
+        out = load_latest(self.merged_predictions_path, kind, wanted, compact, canon)
         for part in part_paths(self.dir):
-            for ident, pred in load_latest(part, kind, wanted).items():
+            for ident, pred in load_latest(part, kind, wanted, canon=canon).items():
                 out[ident] = prefer(out.get(ident), pred)
         return out
 
@@ -766,21 +820,24 @@ class RunStore:
         compact: bool = False,
         raw: bool = True,
         drop_details: frozenset[str] = frozenset(),
+        pred_keys: Mapping[str, str] | None = None,
     ) -> dict[tuple[str, str], Verdict]:
         """(sample id, key) -> latest Verdict of ``judge`` (``wanted`` and ``compact`` as in load_predictions).
 
         Args:
             raw: keep the judge's raw reply (an LLM judge's whole answer); a run never reads it back.
             drop_details: keys of each verdict's details not to keep (the judge's ``audit_details``).
+            pred_keys: sample id -> its current prediction key: verdicts of those share its string object.
         """
-        return load_latest(self.verdicts_path(judge), _verdicts(raw, drop_details), wanted, compact)
+        kind, canon = _verdicts(raw, drop_details), Canon(wanted or (), pred_keys)
+        return load_latest(self.verdicts_path(judge), kind, wanted, compact, canon)
 
     def compact_verdicts_if_due(self, judge: str, wanted: Mapping[str, str]) -> None:
         """Compact ``judge``'s verdicts when superseded lines outnumber live ones, reading no record into memory.
 
         For a reeval, which reuses no stored verdict: each one adds a line per sample.
         """
-        load_latest(self.verdicts_path(judge), _IDENTS, wanted, compact=True)
+        load_latest(self.verdicts_path(judge), _IDENTS, wanted, compact=True, canon=Canon())
 
     def compact(self) -> list[Compaction]:
         """Compact this run's predictions and verdicts (see :func:`compact_log`)."""

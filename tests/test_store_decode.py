@@ -97,3 +97,19 @@ def test_write_lines_streams_and_a_failure_leaves_the_old_file(tmp_path: Path) -
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left behind
     write_lines(path, [])
     assert path.read_bytes() == b""
+
+
+def test_loaded_verdicts_share_equal_scores_but_keep_number_types(tmp_path: Path) -> None:
+    """A 0/1 judge's scores are a few dicts for the whole run; an int score stays an int, 1 and 1.0 or 0.0 and -0.0
+    never share one dict (the outputs write them differently)."""
+    st = run_store(tmp_path)
+    scores = [{"acc": 1.0}, {"acc": 1}, {"acc": 0.0}, {"acc": -0.0}, {"acc": 1.0}, {"acc": 0.0}]
+    with AppendLog(st.verdicts_path("j")) as log:
+        for i, sc in enumerate(scores):
+            log.append(Verdict(f"s{i}", "j", "v", "k", sc).to_json())
+    loaded = st.load_verdicts("j", pred_keys={"s0": "k"})
+    got = [loaded[(f"s{i}", "v")] for i in range(len(scores))]
+    assert [repr(v.scores) for v in got] == [repr(sc) for sc in scores]
+    assert got[0].scores is got[4].scores and got[2].scores is got[5].scores
+    assert got[0].scores is not got[1].scores and got[2].scores is not got[3].scores
+    assert type(got[1].scores["acc"]) is int
