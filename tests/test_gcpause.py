@@ -1,0 +1,40 @@
+"""The cyclic collector paused by overlapping blocks (a file written on a worker thread while the next is built)
+runs again once the last block ends, and only if it ran before the first began."""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+from evalkit.gcpause import collector_paused
+
+
+def test_overlapping_blocks_across_threads_restore_the_collector_once_the_last_ends() -> None:
+    assert gc.isenabled()
+    entered, release = threading.Event(), threading.Event()
+
+    def worker() -> None:
+        with collector_paused():
+            entered.set()
+            release.wait(5)
+
+    t = threading.Thread(target=worker)
+    with collector_paused():
+        t.start()
+        entered.wait(5)
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the worker's block is still open: the main thread's end does not resume it
+    release.set()
+    t.join(5)
+    assert gc.isenabled()
+
+
+def test_a_collector_off_before_stays_off() -> None:
+    gc.disable()
+    try:
+        with collector_paused():
+            with collector_paused():
+                assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
