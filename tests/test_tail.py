@@ -292,6 +292,8 @@ def test_clusters_join_samples_sharing_media_and_leave_text_samples_alone() -> N
     )
     assert got["t1"] == "s:t1" and got["m"] == "meta:g"
     assert got["a"] == got["b"] == got["c"] != "s:t1"
+    assert sorted(got) == ["b", "c", "m"] or sorted(got) == ["a", "c", "m"] or sorted(got) == ["a", "b", "m"]
+    assert got.get("t1", "s:t1") == "s:t1"  # samples in their own cluster are not stored
 
 
 class CountingScoring(RatioScoring):
