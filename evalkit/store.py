@@ -457,6 +457,15 @@ class Canon:
         current = self.pred_keys.get(sid)
         return current if current == key else key
 
+    def meta(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """A freshly decoded ``meta`` with one object per short string value (``finish_reason: stop``)."""
+        if not meta:
+            return _EMPTY
+        for k, v in meta.items():
+            if type(v) is str and len(v) <= 16:
+                meta[k] = self.strings.setdefault(v, v)
+        return meta
+
     def scores(self, scores: dict[str, Any]) -> dict[str, Any]:
         """``scores``, or an equal dict already held (equal by ``repr``: 1 and 1.0, 0.0 and -0.0 stay apart)."""
         if not scores:
@@ -483,7 +492,7 @@ def _prediction(line: _PredictionLine, key: str, canon: Canon) -> Prediction:
         prompt,
         canon.string(line.error),
         line.latency_s,
-        line.meta or _EMPTY,
+        canon.meta(line.meta),
     )
 
 
