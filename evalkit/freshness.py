@@ -30,7 +30,7 @@ from evalkit.judges.base import Judge
 from evalkit.models.base import Model
 from evalkit.report import RunFacts
 from evalkit.store import RunStore, part_paths, safe_name, write_atomic
-from evalkit.types import stable_hash
+from evalkit.types import Sample, stable_hash
 
 #: bump when samples.<judge>.jsonl or the exports change form: every recorded stamp is then stale
 OUTPUTS_FORMAT = 1
@@ -51,12 +51,19 @@ def _options(obj: Any) -> Any:
 
 
 def outputs_inputs(
-    store: RunStore, judge: Judge, model: Model, dataset: Dataset, facts: RunFacts, counts: Sequence[int]
+    store: RunStore,
+    judge: Judge,
+    model: Model,
+    dataset: Dataset,
+    facts: RunFacts,
+    counts: Sequence[int],
+    samples: Sequence[Sample],
 ) -> str:
     """The hash of what the per-sample outputs of this run depend on; empty where it cannot be told (a dataset not
     read from files)."""
     if not isinstance(dataset, FilesDataset):
         return ""
+    media = sorted({p.value for s in samples for p in s.msg if p.is_media})  # prediction keys hash their content
     package = Path(__file__).parent
     code = [(name, _stat(package / name)) for name in _WRITERS]
     judge_file = inspect.getsourcefile(type(judge)) or ""
@@ -70,6 +77,7 @@ def outputs_inputs(
             "model": [model.name, model.identity()],
             "dataset": [dataset.name, type(dataset).__name__, dataset.prompt_version, _options(dataset.options)],
             "data": [(str(p), _stat(p)) for p in dataset.files()],
+            "media": [(m, _stat(Path(m))) for m in media],
             "facts": [facts.partial, list(facts.empty_files), list(counts)],
             "store": [(str(p), _stat(p)) for p in runs],
             "run_dir": str(store.dir.resolve()),
@@ -82,24 +90,52 @@ def stamp_path(store: RunStore, judge: str) -> Path:
     return store.dir / f".outputs.{safe_name(judge)}.json"
 
 
-def outputs_current(store: RunStore, judge: str, inputs: str) -> bool:
-    """True when the recorded outputs were made from ``inputs`` and are there, untouched since."""
+def _recorded(store: RunStore, judge: str, inputs: str) -> dict[str, Any] | None:
+    """The stamp of ``judge``'s outputs when they were made from ``inputs`` and are there, untouched since."""
     if not inputs:
-        return False
+        return None
     try:
         recorded = json.loads(stamp_path(store, judge).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return None
     if not isinstance(recorded, dict) or recorded.get("inputs") != inputs or not recorded.get("files"):
-        return False
-    return all(_stat(store.dir / name) == list(st) for name, st in recorded["files"].items())
+        return None
+    if any(_stat(store.dir / name) != st for name, st in recorded["files"].items()):
+        return None
+    return recorded
 
 
-def record_outputs(store: RunStore, judge: str, inputs: str, paths: Sequence[Path]) -> None:
-    """Record that ``paths`` were written from ``inputs`` (nothing is recorded without ``inputs``)."""
+def outputs_current(store: RunStore, judge: str, inputs: str) -> bool:
+    """True when the recorded outputs were made from ``inputs`` and are there, untouched since."""
+    return _recorded(store, judge, inputs) is not None
+
+
+def recorded_summary(store: RunStore, judge: str, inputs: str) -> dict[str, Any] | None:
+    """What the last run recorded of its result, when a plain rerun now would compute nothing and write the same:
+    the outputs are current for ``inputs`` and that run ended with every sample answered and judged (a failed
+    prediction or verdict is retried by a rerun)."""
+    recorded = _recorded(store, judge, inputs)
+    summary = recorded.get("summary") if recorded is not None else None
+    return summary if isinstance(summary, dict) and summary.get("complete") is True else None
+
+
+def record_outputs(
+    store: RunStore, judge: str, inputs: str, paths: Sequence[Path], summary: dict[str, Any] | None = None
+) -> None:
+    """Record that ``paths`` are current for ``inputs``, with the run's ``summary`` (nothing without ``inputs``)."""
     path = stamp_path(store, judge)
     if not inputs:
         path.unlink(missing_ok=True)
         return
-    files = {os.path.relpath(p, store.dir): _stat(p) for p in paths}
-    write_atomic(path, json.dumps({"inputs": inputs, "files": files}, indent=1) + "\n")
+    files = {os.path.relpath(p, store.dir): _stat(p) for p in paths if p.exists()}
+    stamp = {"inputs": inputs, "files": files, "summary": summary}
+    write_atomic(path, json.dumps(stamp, indent=1, default=str) + "\n")
+
+
+def stamped_paths(store: RunStore, judge: str) -> list[Path]:
+    """The output files the stamp of ``judge`` records (empty without a stamp)."""
+    try:
+        recorded = json.loads(stamp_path(store, judge).read_text(encoding="utf-8"))
+        return [store.dir / name for name in recorded.get("files", {})]
+    except (OSError, ValueError, AttributeError):
+        return []

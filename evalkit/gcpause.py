@@ -36,3 +36,19 @@ def collector_paused() -> Iterator[None]:
             _depth -= 1
             if _depth == 0 and _was_enabled:
                 gc.enable()
+
+
+def hold_records() -> None:
+    """Hand every object alive now to the collector's permanent generation (``gc.freeze``): a run's samples,
+    predictions and verdicts live until it ends, and a collection walking millions of them finds nothing to free.
+
+    Undone by :func:`release_records` at the end of the run.
+    """
+    gc.freeze()
+
+
+def release_records(frozen_before: int) -> None:
+    """Give back to the collector what :func:`hold_records` held, unless the caller had frozen objects of its own
+    before the run (``frozen_before``: ``gc.get_freeze_count()`` then), which would be given back with them."""
+    if frozen_before == 0:
+        gc.unfreeze()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import logging
 import os
@@ -21,8 +22,8 @@ from evalkit.datasets.base import Dataset
 from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
-from evalkit.freshness import outputs_current, outputs_inputs, record_outputs
-from evalkit.gcpause import collector_paused
+from evalkit.freshness import outputs_current, outputs_inputs, record_outputs, recorded_summary, stamped_paths
+from evalkit.gcpause import collector_paused, hold_records, release_records
 from evalkit.judges.base import Judge
 from evalkit.launch import infer_stage, leaves_judging_to_rank0, under_torchrun
 from evalkit.limiter import endpoint_snapshot
@@ -227,7 +228,18 @@ def _is_sha(text: str) -> bool:
 
 
 async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
-    """Run one job end to end; every result is stored as soon as it exists."""
+    """Run one job end to end; every result is stored as soon as it exists.
+
+    The run's records are held out of the cyclic collector's walks while it runs (:func:`hold_records`).
+    """
+    frozen_before = gc.get_freeze_count()
+    try:
+        return await _run_job(cfg, spec, work_dir)
+    finally:
+        release_records(frozen_before)
+
+
+async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     started = time.time()
     with collector_paused():  # the start (imports, records) allocates much and frees little: collect later
         dataset = build_dataset(cfg, spec.dataset)
@@ -245,6 +257,13 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
             raise ConfigError(f"no judge for dataset {spec.dataset}: pass --judge or set datasets.{spec.dataset}.judge")
         if spec.mode != "infer" or spec.reeval:
             judge = build_judge(cfg, judge_name, work_dir)  # a bad judge name fails before any model call
+        hold_records()  # the samples, and what the imports made
+    sizes = (len(samples), len(errors))
+    if judge is not None and _plain_rerun(spec):
+        inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)
+        summary = recorded_summary(store, judge_name, inputs)
+        if summary is not None:
+            return _as_recorded(result, len(samples), judge_name, summary)
     if spec.concurrency:
         _set_concurrency(spec.concurrency, model, judge)
     verdicts: dict[str, Verdict] | None = None
@@ -266,6 +285,7 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         preds, result.infer = stored_predictions(model, samples, store, pv)
     if leaves_judging_to_rank0(result.infer):  # a torchrun rank other than 0: its shard is stored
         return result
+    hold_records()  # the predictions (and verdicts) the stage made or loaded
     result.tokens = token_totals(preds, model.price)
     result.n_samples = len(samples) + len(errors)
     result.n_failed = len(errors) + sum(1 for s in samples if s.id not in preds or not preds[s.id].ok)
@@ -282,8 +302,9 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
             progress=spec.progress,
         )
     result.judge_name = judge_name
-    inputs = outputs_inputs(store, judge, model, dataset, facts, (len(samples), len(errors)))
-    await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result, inputs)
+    hold_records()  # the verdicts
+    inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)
+    written = await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result, inputs)
     judge_entry = {
         "describe": judge.describe(),
         "identity": judge.identity(),
@@ -307,6 +328,40 @@ async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     }
     write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
     result.mean_latency_s = _mean_latency(preds)
+    files = [*written, store.report_path, store.failures_path, store.reliability_path, store.manifest_path]
+    inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)
+    record_outputs(store, judge_name, inputs, files, _recorded_result(result))
+    return result
+
+
+def _plain_rerun(spec: JobSpec) -> bool:
+    """A run that would compute nothing when nothing changed: infer and judge in one process, nothing forced."""
+    one_process = spec.launcher == "local" and not under_torchrun()
+    return spec.mode == "all" and not spec.reeval and not spec.force_reinfer and one_process
+
+
+def _recorded_result(result: JobResult) -> dict[str, Any]:
+    """What a rerun that finds nothing changed reports (:func:`evalkit.freshness.recorded_summary`)."""
+    return {
+        "complete": result.n_failed == result.bad_records,  # every readable sample answered and judged
+        "rows": result.rows,
+        "tokens": result.tokens,
+        "mean_latency_s": result.mean_latency_s,
+        "n_samples": result.n_samples,
+        "n_failed": result.n_failed,
+    }
+
+
+def _as_recorded(result: JobResult, n: int, judge_name: str, summary: dict[str, Any]) -> JobResult:
+    """The result of a plain rerun when nothing changed since the last run: every sample's prediction and verdict
+    reused, reports and outputs as that run wrote them (nothing is read from the store or written)."""
+    log.info("nothing changed since the last run (data, options, store, outputs): its results stand as written")
+    result.infer, result.judge = StageStats(total=n, reused=n), StageStats(total=n, reused=n)
+    result.judge_name = judge_name
+    result.rows = [dict(r) for r in summary["rows"]]
+    result.tokens = dict(summary["tokens"])
+    result.mean_latency_s = summary["mean_latency_s"]
+    result.n_samples, result.n_failed = int(summary["n_samples"]), int(summary["n_failed"])
     return result
 
 
@@ -349,11 +404,13 @@ async def _write_judged(
     facts: RunFacts,
     result: JobResult,
     inputs: str = "",
-) -> None:
+) -> list[Path]:
     """Outcomes -> report.csv, failures.csv, samples.<judge>.jsonl, reliability.csv, the exports; rows on result.
 
     ``inputs``: the hash of what samples.<judge>.jsonl and the exports depend on (:mod:`evalkit.freshness`): a run
     that computed nothing new leaves them as they are when they were written from the same inputs.
+
+    Returns the per-sample outputs and the judge's own files (for :func:`evalkit.freshness.record_outputs`).
 
     Each file is written (and fsync'd) on a worker thread while the next one is built; all are written when this
     returns. The cyclic collector is paused while the per-sample rows are built (they are acyclic; its full passes
@@ -397,15 +454,16 @@ async def _write_judged(
         write(store.failures_path, csv_text(failures, FAILURE_FIELDS))
         if not fresh:
             write_output(store.write_exports, name, scored_export(samples, verdicts, preds, store.dir))
-        judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
+        own = judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
     finally:
         done = await asyncio.gather(*writes, return_exceptions=True)  # never leave a write behind, even on error
     for outcome in done:
         if isinstance(outcome, BaseException):
             raise outcome
-    if not fresh:
-        written = [store.samples_path(name), *outputs[1].result()]
-        await asyncio.to_thread(record_outputs, store, name, inputs, written)
+    if fresh:  # the per-sample outputs stand: the ones recorded
+        kept = [p for p in stamped_paths(store, name) if p.name.startswith(("samples.", "scored."))]
+        return [*kept, *own.values()]
+    return [store.samples_path(name), *outputs[1].result(), *own.values()]
 
 
 def _paused(fn: Callable[..., T], *args: Any) -> T:

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import Dev
+from support import Dev, start_dev
 
 from evalkit.cli import main
 
@@ -41,11 +41,11 @@ def write_run(folder: Path, base_url: str, n: int = 5, ignore_case: bool = True)
     )
 
 
-def run(folder: Path, *extra: str) -> None:
+def run(folder: Path, *extra: str, status: int = 0) -> None:
     cwd = Path.cwd()
     os.chdir(folder)
     try:
-        assert main(["--model", "echo", "--dataset", "qa", "--no-progress", *extra]) == 0
+        assert main(["--model", "echo", "--dataset", "qa", "--no-progress", *extra]) == status
     finally:
         os.chdir(cwd)
 
@@ -63,17 +63,46 @@ def folder(tmp_path: Path, dev: Dev) -> Path:
     return tmp_path
 
 
-def test_a_rerun_with_nothing_new_leaves_the_outputs_and_reports_the_same(folder: Path) -> None:
-    run_dir = folder / "results" / "echo" / "qa"
-    before = {name: (run_dir / name).read_bytes() for name in OUTPUTS}
-    first = stamps(folder)
-    report = (run_dir / "report.csv").stat().st_mtime_ns
-    run(folder)  # reuses everything
-    assert stamps(folder) == first  # nothing new since the first run wrote them: untouched
+def test_a_rerun_with_nothing_new_reads_and_writes_nothing_and_reports_the_same(
+    tmp_path: Path, dev: Dev, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path
+    write_run(folder, dev.base_url)
     run(folder)
-    assert stamps(folder) == first
-    assert {name: (run_dir / name).read_bytes() for name in OUTPUTS} == before
-    assert (run_dir / "report.csv").stat().st_mtime_ns != report  # reports are always written (small)
+    run_dir = folder / "results" / "echo" / "qa"
+    files = [*OUTPUTS, "report.csv", "failures.csv", "manifest.json", "reliability.csv"]
+    before = {name: (run_dir / name).read_bytes() for name in files}
+    first = {name: (run_dir / name).stat().st_mtime_ns for name in files}
+    table = capsys.readouterr().out.splitlines()
+    calls = dev.requests()
+    run(folder)
+    assert {name: (run_dir / name).stat().st_mtime_ns for name in files} == first  # nothing written
+    assert {name: (run_dir / name).read_bytes() for name in files} == before
+    again = capsys.readouterr().out.splitlines()
+    assert dev.requests() == calls
+    assert [line for line in again if "accuracy" in line] == [line for line in table if "accuracy" in line]
+    assert any("infer: 0 run (0 failed), 5 reused; judge: 0 run (0 failed), 5 reused" in line for line in again)
+
+
+def test_a_run_with_failed_predictions_is_retried_not_recorded_as_done(tmp_path: Path) -> None:
+    server = start_dev("--truncate-first", "2")  # the first two answers are cut off mid-JSON: those samples fail
+    try:
+        dev = Dev(server)
+        write_run(tmp_path, dev.base_url)
+        config = tmp_path / "config.yaml"
+        config.write_text(config.read_text().replace("model: echo}", "model: echo, max_retries: 0}"))
+        run(tmp_path)
+        run_dir = tmp_path / "results" / "echo" / "qa"
+        assert (run_dir / "failures.csv").read_text().count(",predict,") == 2
+        calls = dev.requests()
+        run(tmp_path)  # nothing else changed: the failures are retried, not reported again as they were
+        assert dev.requests() - calls == 2
+        assert (run_dir / "failures.csv").read_text().count("\n") == 1  # header only
+        calls = dev.requests()
+        run(tmp_path)
+        assert dev.requests() == calls
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(
@@ -107,3 +136,30 @@ def test_anything_the_outputs_depend_on_makes_a_rerun_write_them(folder: Path, d
     assert (run_dir / "scored.exact-match/qa.jsonl").exists()
     lines = (run_dir / "samples.exact-match.jsonl").read_text().splitlines()
     assert len(lines) == (3 if change == "limit" else 5)
+
+
+def test_the_inputs_follow_the_media_files_samples_send(tmp_path: Path, dev: Dev) -> None:
+    """Prediction keys hash media content: a changed image under the same path must not pass for unchanged."""
+    from evalkit.config import load_config
+    from evalkit.factory import build_dataset, build_judge, build_model
+    from evalkit.freshness import outputs_inputs
+    from evalkit.report import RunFacts
+    from evalkit.store import RunStore
+    from evalkit.types import Part, Sample
+
+    write_run(tmp_path, dev.base_url)
+    cfg = load_config(tmp_path / "config.yaml")
+    dataset, model = build_dataset(cfg, "qa"), build_model(cfg, "echo", {})
+    judge = build_judge(cfg, "exact-match", tmp_path / "results")
+    image = tmp_path / "a.png"
+    image.write_bytes(b"one")
+    samples = [Sample("s", (Part("image", str(image), "image1"), Part("text", "what?")))]
+    store = RunStore(tmp_path / "results", "echo", "qa")
+
+    def inputs() -> str:
+        return outputs_inputs(store, judge, model, dataset, RunFacts(), (1, 0), samples)
+
+    first = inputs()
+    assert inputs() == first
+    image.write_bytes(b"two")
+    assert inputs() != first

@@ -38,3 +38,21 @@ def test_a_collector_off_before_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_job_gives_back_what_it_held_unless_the_caller_froze_objects_first() -> None:
+    from evalkit.gcpause import hold_records, release_records
+
+    assert gc.get_freeze_count() == 0
+    hold_records()
+    assert gc.get_freeze_count() > 0
+    release_records(0)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # the caller's own
+    try:
+        before = gc.get_freeze_count()
+        hold_records()
+        release_records(before)
+        assert gc.get_freeze_count() >= before  # theirs is left frozen
+    finally:
+        gc.unfreeze()
