@@ -4,12 +4,16 @@ What it measures, each in a fresh child process (so that its peak RSS, ``ru_maxr
 
 - **load**: ``InterleavedDataset.load()`` of one pretty-printed records file of ``N`` text+code records.
 - **text run**: ``python run.py`` (``qa`` dataset of ``N`` one-line records, the devserver's ``echo`` model at
-  ``--latency`` s, concurrency ``--concurrency``, ``exact-match`` judge) in four steps on one work dir: the first
-  run, a plain rerun, a ``--reeval``, and a plain rerun after it. For each: wall time, peak RSS, and the head
+  ``--latency`` s, concurrency ``--concurrency``, ``exact-match`` judge) in five steps on one work dir: the first
+  run, a plain rerun (nothing changed: it reads no store and writes nothing, see evalkit/freshness.py), a rerun
+  after one record was appended to the data file (it reads the whole store, asks for that one sample and writes
+  every output again: the head and tail of a rerun that has something to do), a ``--reeval``, and a plain rerun
+  after it. For each: wall time, peak RSS, and the head
   (process start to the first model request being possible: config, dataset, store load) and tail (the last
   answer to the exit: judging, outcomes, reports, exports) per sample. Head and tail are read by wrapping
-  ``evalkit.runner._produce``, ``evaluate`` and ``infer_and_judge`` in the child; on a rerun (nothing to ask) the
-  head ends where ``evaluate`` starts or ``infer_and_judge`` returns (the store loaded, everything reused). Also
+  ``evalkit.runner._produce``, ``evaluate`` and ``infer_and_judge`` in the child; on a rerun that reads the store
+  but asks nothing the head ends where ``evaluate`` starts or ``infer_and_judge`` returns (the store loaded,
+  everything reused); a rerun with nothing changed calls none of them: its head is its whole wall, tail 0. Also
   the store's size after each step.
 
 Run: ``python bench/scale.py [--sizes 1000,10000,100000] [--load-sizes 1000,10000,100000] [--concurrency 256]
@@ -33,7 +37,7 @@ from typing import Any
 
 from _common import REPO, devserver, print_table
 
-STEPS = ("first", "rerun", "reeval", "rerun after reeval")
+STEPS = ("first", "rerun", "one new sample", "reeval", "rerun after reeval")
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,9 @@ def text_run(n: int, latency: float, concurrency: int, steps: tuple[str, ...] = 
         cfg = write_text_run(folder, n, server.base_url, concurrency)
         run_dir = folder / "results" / "echo" / "qa"
         for step in steps:
+            if step == "one new sample":
+                with (folder / "data" / "qa.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps({"id": f"q{n}", "question": f"What is {n} plus zero?", "answer": str(n)}) + "\n")
             argv = ["--config", str(cfg), "--no-progress", *(["--reeval"] if step == "reeval" else [])]
             fig = spawn(["--child", "run", "--", *argv], folder)
             out[step] = Step(fig["wall_s"], fig["rss_mb"], fig["head_s"], fig["tail_s"], store_mb(run_dir))
