@@ -43,7 +43,8 @@ from evalkit.report import (
 from evalkit.runner import StageStats, evaluate, infer_and_judge, pipelines, stored_predictions
 from evalkit.scoring import CLT_MIN_CLUSTERS, N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
 from evalkit.store import RunStore, write_atomic, write_lines
-from evalkit.types import Prediction, Price, RecordError, Sample, Verdict
+from evalkit.tokens import TokenTally, token_totals
+from evalkit.types import Prediction, RecordError, Sample, Verdict
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -267,6 +268,7 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     if spec.concurrency:
         _set_concurrency(spec.concurrency, model, judge)
     verdicts: dict[str, Verdict] | None = None
+    tally: TokenTally | None = None
     if judge is not None and _pipelined(spec, judge):
         both = await infer_and_judge(
             model,
@@ -279,6 +281,7 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
             progress=spec.progress,
         )
         preds, result.infer, verdicts, result.judge = both.preds, both.infer, both.verdicts, both.judge
+        tally = both.tokens  # the predictions are held without their usage: their tokens were summed
     elif spec.mode in ("all", "infer") and not spec.reeval:
         preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
     else:
@@ -286,7 +289,7 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     if leaves_judging_to_rank0(result.infer):  # a torchrun rank other than 0: its shard is stored
         return result
     hold_records()  # the predictions (and verdicts) the stage made or loaded
-    result.tokens = token_totals(preds, model.price)
+    result.tokens = tally.totals(model.price) if tally is not None else token_totals(preds.values(), model.price)
     result.n_samples = len(samples) + len(errors)
     result.n_failed = len(errors) + sum(1 for s in samples if s.id not in preds or not preds[s.id].ok)
     if judge is None:
@@ -536,31 +539,6 @@ def _has_judge_rows(path: Path, judge: str) -> bool:
 
 def _reference_text(sample: Sample) -> str:
     return "".join(p.value if p.type == "text" else f"<{p.tag or p.type}>" for p in sample.references)
-
-
-def token_totals(preds: dict[str, Prediction], price: Price | None = None) -> dict[str, Any]:
-    """Prompt and completion tokens summed over the predictions whose backend reported usage, per-sample means,
-    and their cost when the model entry has a ``price``."""
-    prompt = completion = counted = 0
-    for p in preds.values():
-        usage = p.meta.get("usage") if p.ok else None
-        if isinstance(usage, dict) and ("prompt_tokens" in usage or "completion_tokens" in usage):
-            prompt += int(usage.get("prompt_tokens") or 0)
-            completion += int(usage.get("completion_tokens") or 0)
-            counted += 1
-    if not counted:
-        return {}
-    out: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "samples_with_usage": counted,
-        "mean_prompt_tokens": round(prompt / counted, 1),
-        "mean_completion_tokens": round(completion / counted, 1),
-    }
-    if price is not None:
-        out["cost"] = round(price.cost(prompt, completion), 6)
-        out["currency"] = price.currency
-    return out
 
 
 def _mean_latency(preds: dict[str, Prediction]) -> float | None:

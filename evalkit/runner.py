@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from evalkit.judges.base import Judge
 from evalkit.models.base import Model
 from evalkit.store import AppendLog, Canon, RunStore
+from evalkit.tokens import TokenTally, slim
 from evalkit.types import Prediction, Sample, Verdict
 
 T = TypeVar("T")
@@ -142,29 +143,44 @@ class InferPlan:
         current: sample id -> the reused stored Prediction (new ones are added as they are made).
         todo: the samples to predict now.
         stats: the stage counts (``total`` and ``reused`` set).
+        tokens: where the current predictions' tokens are summed, which then are held without their usage
+            (:func:`evalkit.tokens.slim`); None: they keep it.
     """
 
     keys: dict[str, str]
     current: dict[str, Prediction]
     todo: list[Sample]
     stats: StageStats
+    tokens: TokenTally | None = None
 
 
 def plan_infer(
-    model: Model, samples: Sequence[Sample], store: RunStore, prompt_version: str, force: bool = False
+    model: Model,
+    samples: Sequence[Sample],
+    store: RunStore,
+    prompt_version: str,
+    force: bool = False,
+    tally: bool = False,
 ) -> InferPlan:
-    """Match every sample to its stored prediction: one with no successful prediction under its key is to do."""
+    """Match every sample to its stored prediction: one with no successful prediction under its key is to do.
+
+    ``tally``: sum the tokens of the predictions as they become current and hold them without their usage.
+    """
     keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
     stored = store.load_predictions(wanted=keys, compact=True, prompts=False)
+    tokens = TokenTally() if tally else None
     current: dict[str, Prediction] = {}
     todo: list[Sample] = []
     for s in samples:
         p = stored.get((s.id, keys[s.id]))
         if p is not None and p.ok and not force:
+            if tokens is not None:
+                tokens.add(p)
+                p = slim(p)
             current[s.id] = p
         else:
             todo.append(s)
-    return InferPlan(keys, current, todo, StageStats(total=len(samples), reused=len(current)))
+    return InferPlan(keys, current, todo, StageStats(total=len(samples), reused=len(current)), tokens)
 
 
 async def run_infer(
@@ -200,7 +216,7 @@ async def run_infer(
             conc,
             desc,
             progress,
-            _without_prompt,
+            _without_prompt if plan.tokens is None else _tallied(plan.tokens),
             stored,
         )
     finally:
@@ -226,6 +242,16 @@ async def infer(
     plan = plan_infer(model, samples, store, prompt_version, force)
     await run_infer(model, plan, store, concurrency, progress)
     return plan.current, plan.stats
+
+
+def _tallied(tokens: TokenTally) -> Callable[[Prediction], Prediction]:
+    """A new prediction as a run holds it: its tokens summed in ``tokens``, without its usage and request."""
+
+    def kept(p: Prediction) -> Prediction:
+        tokens.add(p)
+        return slim(p)
+
+    return kept
 
 
 def _without_prompt(p: Prediction) -> Prediction:
@@ -336,6 +362,7 @@ class Judged:
     infer: StageStats
     verdicts: dict[str, Verdict]
     judge: StageStats
+    tokens: TokenTally
 
 
 async def infer_and_judge(
@@ -358,7 +385,7 @@ async def infer_and_judge(
     """
     if not pipelines(judge):
         raise ValueError(f"judge {judge.name} sees the whole corpus first (prepare): it cannot be pipelined")
-    plan = plan_infer(model, samples, store, prompt_version, force)
+    plan = plan_infer(model, samples, store, prompt_version, force, tally=True)
     reused = {sid: judge.verdict_key(p) for sid, p in plan.current.items()}
     stored = _reusable_verdicts(judge, store, reused, False, plan.keys)
     verdicts: dict[str, Verdict] = {}
@@ -396,7 +423,7 @@ async def infer_and_judge(
     finally:
         closing = [m.close() for m, used in ((model, plan.todo), (judge, n_judge)) if used]
         await asyncio.gather(*closing, return_exceptions=True)
-    return Judged(plan.current, plan.stats, verdicts, jstats)
+    return Judged(plan.current, plan.stats, verdicts, jstats, plan.tokens or TokenTally())
 
 
 async def _together(coros: list[Coroutine[Any, Any, None]]) -> None:

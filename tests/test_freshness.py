@@ -163,3 +163,37 @@ def test_the_inputs_follow_the_media_files_samples_send(tmp_path: Path, dev: Dev
     assert inputs() == first
     image.write_bytes(b"two")
     assert inputs() != first
+
+
+def test_token_totals_count_reused_and_new_predictions_held_without_their_usage(tmp_path: Path, dev: Dev) -> None:
+    """The run holds predictions without usage (tallied as they become current): the totals still cover every
+    reused and every new answer, as a sum over the stored lines says."""
+    write_run(tmp_path, dev.base_url, n=4)
+    run(tmp_path)
+    with (tmp_path / "qa.jsonl").open("a") as f:  # one new sample: the rerun reads the store and asks one
+        f.write(json.dumps({"id": "q4", "question": "a longer question, 4+0?", "answer": "4"}) + "\n")
+    run(tmp_path)
+    run_dir = tmp_path / "results" / "echo" / "qa"
+    stored = [json.loads(x) for x in (run_dir / "predictions.jsonl").read_text().splitlines()]
+    assert len(stored) == 5
+    tokens = json.loads((run_dir / "manifest.json").read_text())["dataset"]["tokens"]
+    assert tokens["samples_with_usage"] == 5
+    assert tokens["completion_tokens"] == sum(p["meta"]["usage"]["completion_tokens"] for p in stored)
+    assert tokens["prompt_tokens"] == sum(p["meta"]["usage"]["prompt_tokens"] for p in stored)
+
+
+def test_slim_drops_only_the_request_and_the_tallied_meta() -> None:
+    from evalkit.tokens import TokenTally, slim
+    from evalkit.types import Prediction
+
+    meta = {"usage": {"prompt_tokens": 3, "completion_tokens": 2}, "finish_reason": "stop", "media": {"a": "kept"}}
+    pred = Prediction("s", "m", "k", "x", prompt={"messages": []}, meta=meta)
+    tally = TokenTally()
+    tally.add(pred)
+    tally.add(Prediction("f", "m", "k", error="TimeoutError", meta=meta))  # a failure counts nothing
+    assert (tally.prompt, tally.completion, tally.counted) == (3, 2, 1)
+    held = slim(pred)
+    assert held.meta == {"media": {"a": "kept"}} and held.prompt is None and held.text == "x"
+    assert pred.meta["usage"] == {"prompt_tokens": 3, "completion_tokens": 2}  # the original is untouched
+    bare = Prediction("s", "m", "k", "x")
+    assert slim(bare) is bare
