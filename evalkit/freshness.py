@@ -132,10 +132,11 @@ def record_outputs(
     write_atomic(path, json.dumps(stamp, indent=1, default=str) + "\n")
 
 
-def stamped_paths(store: RunStore, judge: str) -> list[Path]:
-    """The output files the stamp of ``judge`` records (empty without a stamp)."""
+def stamped_outputs(store: RunStore, judge: str) -> list[Path]:
+    """The per-sample outputs (``samples.<judge>.jsonl``, the ``scored.<judge>`` exports) the stamp of ``judge``
+    records (empty without a stamp)."""
     try:
-        recorded = json.loads(stamp_path(store, judge).read_text(encoding="utf-8"))
-        return [store.dir / name for name in recorded.get("files", {})]
+        names = list(json.loads(stamp_path(store, judge).read_text(encoding="utf-8")).get("files", {}))
     except (OSError, ValueError, AttributeError):
         return []
+    return [store.dir / name for name in names if Path(name).parts[0].startswith(("samples.", "scored."))]

@@ -22,7 +22,7 @@ from evalkit.datasets.base import Dataset
 from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
-from evalkit.freshness import outputs_current, outputs_inputs, record_outputs, recorded_summary, stamped_paths
+from evalkit.freshness import outputs_current, outputs_inputs, record_outputs, recorded_summary, stamped_outputs
 from evalkit.gcpause import collector_paused, hold_records, release_records
 from evalkit.judges.base import Judge
 from evalkit.launch import infer_stage, leaves_judging_to_rank0, under_torchrun
@@ -285,7 +285,8 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     elif spec.mode in ("all", "infer") and not spec.reeval:
         preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
     else:
-        preds, result.infer = stored_predictions(model, samples, store, pv)
+        tally = TokenTally()
+        preds, result.infer = stored_predictions(model, samples, store, pv, tally)
     if leaves_judging_to_rank0(result.infer):  # a torchrun rank other than 0: its shard is stored
         return result
     hold_records()  # the predictions (and verdicts) the stage made or loaded
@@ -464,8 +465,7 @@ async def _write_judged(
         if isinstance(outcome, BaseException):
             raise outcome
     if fresh:  # the per-sample outputs stand: the ones recorded
-        kept = [p for p in stamped_paths(store, name) if p.name.startswith(("samples.", "scored."))]
-        return [*kept, *own.values()]
+        return [*stamped_outputs(store, name), *own.values()]
     return [store.samples_path(name), *outputs[1].result(), *own.values()]
 
 

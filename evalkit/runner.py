@@ -172,7 +172,7 @@ def plan_infer(
     current: dict[str, Prediction] = {}
     todo: list[Sample] = []
     for s in samples:
-        p = stored.get((s.id, keys[s.id]))
+        p = stored.pop((s.id, keys[s.id]), None)  # popped: a loaded record held once, by current or by nobody
         if p is not None and p.ok and not force:
             if tokens is not None:
                 tokens.add(p)
@@ -260,9 +260,15 @@ def _without_prompt(p: Prediction) -> Prediction:
 
 
 def stored_predictions(
-    model: Model, samples: Sequence[Sample], store: RunStore, prompt_version: str
+    model: Model,
+    samples: Sequence[Sample],
+    store: RunStore,
+    prompt_version: str,
+    tokens: TokenTally | None = None,
 ) -> tuple[dict[str, Prediction], StageStats]:
     """The stored predictions that match each sample's current key (eval-only and reeval never infer).
+
+    ``tokens``: sum their tokens there and hold them without their usage (:func:`evalkit.tokens.slim`).
 
     Returns:
         sample id -> its stored Prediction, and the counts: every one found is ``reused``.
@@ -271,8 +277,11 @@ def stored_predictions(
     stored = store.load_predictions(wanted=keys, compact=True, prompts=False)
     out: dict[str, Prediction] = {}
     for s in samples:
-        p = stored.get((s.id, keys[s.id]))
+        p = stored.pop((s.id, keys[s.id]), None)
         if p is not None:
+            if tokens is not None:
+                tokens.add(p)
+                p = slim(p)
             out[s.id] = p
     return out, StageStats(total=len(samples), reused=len(out))
 

@@ -180,6 +180,8 @@ def test_token_totals_count_reused_and_new_predictions_held_without_their_usage(
     assert tokens["samples_with_usage"] == 5
     assert tokens["completion_tokens"] == sum(p["meta"]["usage"]["completion_tokens"] for p in stored)
     assert tokens["prompt_tokens"] == sum(p["meta"]["usage"]["prompt_tokens"] for p in stored)
+    run(tmp_path, "--reeval")  # stored predictions only (held without usage): the same totals
+    assert json.loads((run_dir / "manifest.json").read_text())["dataset"]["tokens"] == tokens
 
 
 def test_slim_drops_only_the_request_and_the_tallied_meta() -> None:
@@ -197,3 +199,15 @@ def test_slim_drops_only_the_request_and_the_tallied_meta() -> None:
     assert pred.meta["usage"] == {"prompt_tokens": 3, "completion_tokens": 2}  # the original is untouched
     bare = Prediction("s", "m", "k", "x")
     assert slim(bare) is bare
+
+
+def test_an_eval_only_run_keeps_every_output_recorded(folder: Path) -> None:
+    """A run that computes nothing but is not a plain rerun (``--mode eval``) leaves current outputs as they are
+    and records all of them again, the per-source exports included: removing one later is noticed."""
+    before = stamps(folder)
+    run(folder, "--mode", "eval")
+    assert stamps(folder) == before
+    per_source = folder / "results" / "echo" / "qa" / "scored.exact-match" / "qa.jsonl"
+    per_source.unlink()
+    run(folder)
+    assert per_source.exists()
