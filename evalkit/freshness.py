@@ -1,18 +1,24 @@
-"""Whether a run's per-sample outputs already hold what this run would write, so a rerun need not rewrite them.
+"""Whether a run's outputs already hold what this run would write, so that a rerun need not redo them.
 
-``samples.<judge>.jsonl`` and the three scored exports are a function of the dataset's files and options, the
-model's and judge's identities, the run's store files (predictions, workers' parts, the judge's verdicts) and
-evalkit's code that writes them. After writing them, a run records (``.outputs.<judge>.json`` in the run folder)
-a hash of all of these, taken from the files' sizes and modification times rather than their contents, and each
-output's size and modification time. A later run that computed nothing new (no prediction, no verdict) and finds
-the same hash and untouched outputs leaves them as they are: at 100,000 samples that is ~1.4 s of a 5 s rerun.
+``samples.<judge>.jsonl``, the three scored exports and the reports are a function of the dataset's files and
+options, the media files the samples send, the model's and judge's identities, the run's store files
+(predictions, workers' parts, the judge's verdicts) and evalkit's code that writes them. At the end of a run,
+``.outputs.<judge>.json`` in the run folder records a hash of all of these (files by size, modification time
+and inode, not content), each output's size and modification time, and the run's result (report rows, counts,
+tokens). Two levels use it:
+
+- a **plain rerun** (``--mode all``, one process, nothing forced) that finds the same hash, untouched outputs and
+  a last run that answered and judged every readable sample reads no store and writes nothing: its result is
+  the recorded one (a run that left failures is not recorded as done: a rerun retries them);
+- any other run that computed nothing new (``--mode eval``, a judge that sees the whole corpus first) leaves the
+  per-sample outputs as they are when they are current, and writes the reports.
 
 What invalidates it: any append to the store (a new prediction or verdict, a ``--reeval``, another worker's part,
-a compaction), an edited or touched data file, another model, judge or dataset option, ``--limit``, a changed
-evalkit module that writes these files, an output edited or removed. Reports (``report.csv``, ``failures.csv``)
-are always rewritten: they are small. A run writing to the same run folder at the same moment as another can
-leave outputs from the earlier data recorded as current until the next change (outputs of two concurrent runs
-were last-writer-wins before this, too).
+a compaction), a touched data or media file, another model, judge or dataset option, ``--limit``, a changed
+evalkit module that writes these files, an output edited or removed (``report.csv`` holds every judge's rows:
+another judge's run invalidates it too). Two runs writing to one run folder at the same moment can leave the
+earlier one's outputs recorded as current until the next change (concurrent runs' outputs were last-writer-wins
+before this, too).
 """
 
 from __future__ import annotations
