@@ -334,3 +334,29 @@ print("frozen", gc.get_freeze_count() > 0)
 def test_the_program_skips_the_shutdown_collections_a_caller_keeps_its_collector() -> None:
     out = subprocess.run([sys.executable, "-c", FREEZE], cwd=REPO, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "frozen True"
+
+
+def test_cluster_codes_number_clusters_as_a_map_of_every_sample_did() -> None:
+    """Codes in first-seen order (the bootstrap's draws depend on them), with own clusters not stored: a root
+    sample that others name shares their code."""
+    import numpy as np
+
+    from evalkit.scoring import Clusters, _cluster_codes
+
+    def reference(items: list[Outcome], clusters: dict[str, str]) -> list[int]:
+        codes: dict[str, int] = {}
+        return [codes.setdefault(clusters.get(o.sample_id, "s:" + o.sample_id), len(codes)) for o in items]
+
+    rng = random.Random(0)
+    for trial in range(300):
+        ids = [f"x{i}" for i in range(rng.randrange(40))]
+        clusters: dict[str, str] = Clusters() if trial % 2 else {}
+        for sid in ids:
+            r = rng.random()
+            if r < 0.3:
+                clusters[sid] = "s:" + rng.choice(ids)
+            elif r < 0.4:
+                clusters[sid] = "meta:" + rng.choice("ab")
+        items = [Outcome(sid, {}, {}) for sid in rng.sample(ids, len(ids))]
+        got = _cluster_codes(items, clusters)
+        assert got.dtype == np.int64 and got.tolist() == reference(items, clusters)
