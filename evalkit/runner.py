@@ -167,19 +167,20 @@ def plan_infer(
     ``tally``: sum the tokens of the predictions as they become current and hold them without their usage.
     """
     keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    stored = store.load_predictions(wanted=keys, compact=True, prompts=False)
+    usage: dict[int, Any] | None = {} if tally else None  # loaded without usage: it waits here to be summed
+    stored = store.load_predictions(wanted=keys, compact=True, prompts=False, usage=usage)
     tokens = TokenTally() if tally else None
     current: dict[str, Prediction] = {}
     todo: list[Sample] = []
     for s in samples:
         p = stored.pop((s.id, keys[s.id]), None)  # popped: a loaded record held once, by current or by nobody
         if p is not None and p.ok and not force:
-            if tokens is not None:
-                tokens.add(p)
-                p = slim(p)
+            if tokens is not None and usage is not None:
+                tokens.add(p, usage.pop(id(p), None))
             current[s.id] = p
         else:
             todo.append(s)
+    del stored, usage
     return InferPlan(keys, current, todo, StageStats(total=len(samples), reused=len(current)), tokens)
 
 
@@ -274,15 +275,16 @@ def stored_predictions(
         sample id -> its stored Prediction, and the counts: every one found is ``reused``.
     """
     keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    stored = store.load_predictions(wanted=keys, compact=True, prompts=False)
+    usage: dict[int, Any] | None = {} if tokens is not None else None
+    stored = store.load_predictions(wanted=keys, compact=True, prompts=False, usage=usage)
     out: dict[str, Prediction] = {}
     for s in samples:
         p = stored.pop((s.id, keys[s.id]), None)
         if p is not None:
-            if tokens is not None:
-                tokens.add(p)
-                p = slim(p)
+            if tokens is not None and usage is not None:
+                tokens.add(p, usage.pop(id(p), None))
             out[s.id] = p
+    del stored, usage
     return out, StageStats(total=len(samples), reused=len(out))
 
 
@@ -302,6 +304,10 @@ def _reusable_verdicts(
     return store.load_verdicts(judge.name, keys, compact=True, raw=False, drop_details=drop, pred_keys=pred_keys)
 
 
+#: the details of a verdict whose every detail was audit-only (shared: a held verdict's dicts are never changed)
+_NO_DETAILS: dict[str, Any] = {}
+
+
 def kept_verdict(judge: Judge, canon: Canon) -> Callable[[Verdict], Verdict]:
     """A verdict as a run keeps it once stored: without the judge's raw reply and its audit-only details (both
     stay in the file; nothing the run computes afterwards reads them), its scores shared with equal ones."""
@@ -309,10 +315,13 @@ def kept_verdict(judge: Judge, canon: Canon) -> Callable[[Verdict], Verdict]:
 
     def kept(v: Verdict) -> Verdict:
         scores = canon.scores(v.scores)
-        if v.raw is None and scores is v.scores and not any(k in v.details for k in drop):
+        audit = any(k in v.details for k in drop)
+        if v.raw is None and scores is v.scores and not audit:
             return v
-        details = {k: x for k, x in v.details.items() if k not in drop}
-        return replace(v, scores=scores, raw=None, details=details)
+        details = ({k: x for k, x in v.details.items() if k not in drop} or _NO_DETAILS) if audit else v.details
+        return Verdict(
+            v.sample_id, v.judge, v.key, v.pred_key, scores, None, v.parse_status, v.error, details, v.metric_errors
+        )
 
     return kept
 

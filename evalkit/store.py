@@ -441,11 +441,18 @@ class Canon:
         pred_keys: sample id -> its current prediction key (for verdicts' ``pred_key``).
     """
 
-    def __init__(self, ids: Iterable[str] = (), pred_keys: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        ids: Iterable[str] = (),
+        pred_keys: Mapping[str, str] | None = None,
+        usage: dict[int, Any] | None = None,
+    ) -> None:
         self.strings: dict[str, str] = {}
         self.ids = {i: i for i in ids}
         self.pred_keys = pred_keys or {}
         self._scores: dict[str, dict[str, Any]] = {}
+        #: where loaded predictions leave their ``usage`` (by ``id()`` of the prediction) instead of their meta
+        self.usage = usage
 
     def string(self, text: str) -> str:
         return self.strings.setdefault(text, text) if text else ""
@@ -483,7 +490,11 @@ class Canon:
 
 def _prediction(line: _PredictionLine, key: str, canon: Canon) -> Prediction:
     prompt = line.prompt if type(line) is _PredictionLineWithPrompt else None
-    return Prediction(
+    meta, usage = line.meta, None
+    if canon.usage is not None and meta:  # held without usage and finish_reason: usage goes to the side map
+        usage = meta.pop("usage", None)
+        meta.pop("finish_reason", None)
+    pred = Prediction(
         canon.sample_id(line.sample_id),
         canon.string(line.model),
         key,
@@ -492,8 +503,11 @@ def _prediction(line: _PredictionLine, key: str, canon: Canon) -> Prediction:
         prompt,
         canon.string(line.error),
         line.latency_s,
-        canon.meta(line.meta),
+        canon.meta(meta),
     )
+    if canon.usage is not None:  # always set: a freed record's id may be reused by this one
+        canon.usage[id(pred)] = usage
+    return pred
 
 
 def _verdict_builder(drop: frozenset[str]) -> Callable[[_VerdictLine, str, Canon], Verdict]:
@@ -804,7 +818,11 @@ class RunStore:
         return self.dir / "manifest.json"
 
     def load_predictions(
-        self, wanted: Mapping[str, str] | None = None, compact: bool = False, prompts: bool = True
+        self,
+        wanted: Mapping[str, str] | None = None,
+        compact: bool = False,
+        prompts: bool = True,
+        usage: dict[int, Any] | None = None,
     ) -> dict[tuple[str, str], Prediction]:
         """(sample id, key) -> latest Prediction written for it, over ``predictions.jsonl`` and the part files.
 
@@ -813,9 +831,12 @@ class RunStore:
             compact: compact ``predictions.jsonl`` when superseded lines outnumber live ones.
             prompts: keep each request as sent (``prompt``); without it a loaded prediction costs about half
                 the memory, and a run never reads it back (it is in the file for people and reports).
+            usage: when given, the predictions come without ``usage`` and ``finish_reason`` in their meta (what a
+                run reads back only to sum tokens, :mod:`evalkit.tokens`), and each one's ``usage`` is left here
+                under ``id(prediction)`` (while the prediction lives).
         """
         kind = _PREDICTIONS_WITH_PROMPTS if prompts else _PREDICTIONS
-        canon = Canon(wanted or ())
+        canon = Canon(wanted or (), usage=usage)
         out = load_latest(self.merged_predictions_path, kind, wanted, compact, canon)
         for part in part_paths(self.dir):
             for ident, pred in load_latest(part, kind, wanted, canon=canon).items():

@@ -113,3 +113,22 @@ def test_loaded_verdicts_share_equal_scores_but_keep_number_types(tmp_path: Path
     assert got[0].scores is got[4].scores and got[2].scores is got[5].scores
     assert got[0].scores is not got[1].scores and got[2].scores is not got[3].scores
     assert type(got[1].scores["acc"]) is int
+
+
+def test_a_held_verdict_loses_only_its_raw_reply_and_audit_details(tmp_path: Path) -> None:
+    from evalkit.judges.base import JudgeContext
+    from evalkit.judges.exact_match import ExactMatchJudge
+    from evalkit.runner import kept_verdict
+    from evalkit.store import Canon
+
+    judge = ExactMatchJudge("em", None, JudgeContext(lambda name: None, tmp_path))  # type: ignore[arg-type,return-value]
+    kept = kept_verdict(judge, Canon())
+    full = Verdict("s", "em", "v", "k", {"accuracy": 1.0}, raw="reply", details={"normalised": "x", "content": "c"})
+    held = kept(full)
+    assert held.raw is None and held.details == {"content": "c"} and held.scores == {"accuracy": 1.0}
+    assert (held.sample_id, held.key, held.pred_key, held.parse_status) == ("s", "v", "k", "ok")
+    only_audit = kept(Verdict("t", "em", "v", "k", {"accuracy": 1.0}, details={"normalised": "y"}))
+    assert only_audit.details == {} and only_audit.scores is held.scores  # equal scores: one dict
+    plain = Verdict("u", "em", "v", "k", held.scores)
+    assert kept(plain) is plain  # nothing to drop: the same object
+    assert full.details == {"normalised": "x", "content": "c"}  # the stored record's own dicts are untouched
