@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
 
 import msgspec
 
+from evalkit.tokens import TALLIED, packed
 from evalkit.types import Part, Prediction, Verdict
 
 if TYPE_CHECKING:
@@ -491,9 +492,10 @@ class Canon:
 def _prediction(line: _PredictionLine, key: str, canon: Canon) -> Prediction:
     prompt = line.prompt if type(line) is _PredictionLineWithPrompt else None
     meta, usage = line.meta, None
-    if canon.usage is not None and meta:  # held without usage and finish_reason: usage goes to the side map
-        usage = meta.pop("usage", None)
-        meta.pop("finish_reason", None)
+    if canon.usage is not None and meta:  # held without what is tallied: the usage goes to the side map
+        usage = packed(meta.get("usage"))
+        for k in TALLIED:
+            meta.pop(k, None)
     pred = Prediction(
         canon.sample_id(line.sample_id),
         canon.string(line.model),

@@ -211,3 +211,26 @@ def test_an_eval_only_run_keeps_every_output_recorded(folder: Path) -> None:
     per_source.unlink()
     run(folder)
     assert per_source.exists()
+
+
+def test_packed_usage_counts_as_the_dict_does() -> None:
+    from evalkit.tokens import TokenTally, packed
+    from evalkit.types import Prediction
+
+    usages = [
+        {"prompt_tokens": 3, "completion_tokens": 2},
+        {"prompt_tokens": 70_000, "completion_tokens": 0, "total_tokens": 70_000},
+        {"completion_tokens": 5},
+        {"prompt_tokens": None, "completion_tokens": 1},
+        {"prompt_tokens": "12", "completion_tokens": 1},  # not an int: kept as the dict, counted the same way
+        {"prompt_tokens": -1, "completion_tokens": 1},
+        {"total_tokens": 9},  # no prompt or completion count: not counted
+        None,
+    ]
+    as_dict, as_packed = TokenTally(), TokenTally()
+    for u in usages:
+        pred = Prediction("s", "m", "k", "x", meta={"usage": u} if u is not None else {})
+        as_dict.add(pred)
+        as_packed.add(pred, packed(u))
+    assert vars(as_packed) == vars(as_dict) == {"prompt": 70_014, "completion": 10, "counted": 6}
+    assert type(packed(usages[0])) is int and packed(usages[4]) is usages[4] and packed(usages[5]) is usages[5]
