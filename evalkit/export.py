@@ -58,22 +58,9 @@ class ScoredExport:
 
     def texts(self) -> Iterator[tuple[str, bytes, bytes, bytes]]:
         """Per record, as UTF-8: (its source, pretty with ``file``, pretty as its source's file holds it, one JSON
-        line).
-
-        ``file`` is the last key, so the one pretty text is the other with its last line added, unless the record
-        has produced media re-based for the per-source file.
-        """
+        line) (:func:`record_texts`)."""
         for r, moved in self.records():
-            source = r.get("file", "")
-            if moved or next(reversed(r), None) != "file" or len(r) < 2:
-                up = "../" * len(Path(source).parts)  # scored.<judge>/<source>: one folder per part below the run
-                bare = {k: _rebased(v, moved, up) if k == "output" else v for k, v in r.items() if k != "file"}
-                line, full = jsontext.compact_and_pretty(r)
-                yield source, full, jsontext.pretty_bytes(bare), line
-                continue
-            line, full = jsontext.compact_and_pretty(r)
-            cut = full.rindex(b",\n")  # the last line before the closing brace is the file's
-            yield source, full, full[:cut] + b"\n}", line
+            yield record_texts(r, moved)
 
     def pretty(self, source: str | None = None) -> str:
         """Pretty-printed objects one after another: all records (with ``file``), or one source's without it."""
@@ -86,6 +73,22 @@ class ScoredExport:
     def json_lines(self) -> str:
         """One compact JSON object per line, every record with its ``file``."""
         return b"".join(line + b"\n" for _, _, _, line in self.texts()).decode("utf-8")
+
+
+def record_texts(r: dict[str, Any], moved: frozenset[str]) -> tuple[str, bytes, bytes, bytes]:
+    """One record as UTF-8: (its source, pretty with ``file``, pretty as its source's file holds it, one JSON line).
+
+    ``file`` is the last key, so the one pretty text is the other with its last line added, unless the record has
+    produced media re-based for the per-source file (``moved``: those tags).
+    """
+    source = r.get("file", "")
+    line, full = jsontext.compact_and_pretty(r)
+    if moved or next(reversed(r), None) != "file" or len(r) < 2:
+        up = "../" * len(Path(source).parts)  # scored.<judge>/<source>: one folder per part below the run
+        bare = {k: _rebased(v, moved, up) if k == "output" else v for k, v in r.items() if k != "file"}
+        return source, full, jsontext.pretty_bytes(bare), line
+    cut = full.rindex(b",\n")  # the last line before the closing brace is the file's
+    return source, full, full[:cut] + b"\n}", line
 
 
 def _rebased(output: dict[str, Any], moved: frozenset[str], up: str) -> dict[str, Any]:
@@ -129,50 +132,99 @@ def scored_export(
     ``preds`` and ``run_dir`` (where the all-records exports are written), answers with produced media carry
     ``output`` (see the module docstring). The records are made as the export is written, one at a time.
     """
-    paths = sorted({str(s.meta["file"]) for s in samples if s.meta.get("file")})
-    common = Path(os.path.commonpath([str(Path(p).parent) for p in paths])) if paths else Path()
-    relative = {p: Path(p).relative_to(common).as_posix() for p in paths}
-    integer = _integer_metrics(verdicts.get(s.id) for s in samples)
-    sources = tuple(dict.fromkeys(relative[str(f)] for s in samples if (f := s.meta.get("file"))))
+    layout = ExportLayout.of(samples)
+    whole = WholeMetrics()
+    for s in samples:
+        v = verdicts.get(s.id)
+        if v is not None and v.ok:
+            whole.note(v.scores)
+    integer = whole.integer()
     by_id = preds or {}
 
     def records() -> Iterator[Record]:
-        no_paths: frozenset[str] = frozenset()
         for s in samples:
-            meta, v = s.meta, verdicts.get(s.id)
-            rec: dict[str, Any] = {
-                "domain": meta.get("domain", ""),
-                "subdomain": meta.get("subdomain", ""),
-                "id": meta.get("record_id", s.id),
-            }
-            if v is not None:
-                rec["content"] = v.details.get("content", "")
-                rec["modal"] = v.details.get("modal", {})
-            if v is not None and v.ok:
-                rec["score"] = _typed(v.scores, integer)
-            else:
-                rec["score"] = None
-                rec["error"] = v.error if v is not None else "not judged"
-            pred = by_id.get(s.id)
-            out = produced_output(pred, run_dir) if pred is not None and run_dir is not None else None
-            if out is not None:
-                rec["output"] = out[0]
-            file = meta.get("file")
-            rec["file"] = relative[str(file)] if file else ""
-            yield rec, frozenset(out[1]) if out is not None else no_paths
+            yield export_record(s, verdicts.get(s.id), by_id.get(s.id), run_dir, layout, integer)
 
-    return ScoredExport(records, sources, integer)
+    return ScoredExport(records, layout.sources, integer)
 
 
-def _integer_metrics(verdicts: Iterable[Verdict | None]) -> frozenset[str]:
-    """The metrics whose every value over the ok verdicts is a whole number."""
-    seen: set[str] = set()
-    fractional: set[str] = set()
-    for v in verdicts:
-        if v is None or not v.ok:
-            continue
-        for m, x in v.scores.items():
-            seen.add(m)
-            if m not in fractional and not _whole(x):
-                fractional.add(m)
-    return frozenset(seen - fractional)
+@dataclass(frozen=True)
+class ExportLayout:
+    """Where a run's samples come from, as the export names them.
+
+    Attributes:
+        relative: source file as a sample's meta names it -> its path relative to the folder all share.
+        sources: those relative paths, in the samples' first-seen order.
+    """
+
+    relative: dict[str, str]
+    sources: tuple[str, ...]
+
+    @classmethod
+    def of(cls, samples: Iterable[Sample]) -> ExportLayout:
+        """The layout of ``samples`` (iterated twice)."""
+        paths = sorted({str(f) for s in samples if (f := s.meta.get("file"))})
+        common = Path(os.path.commonpath([str(Path(p).parent) for p in paths])) if paths else Path()
+        relative = {p: Path(p).relative_to(common).as_posix() for p in paths}
+        sources = tuple(dict.fromkeys(relative[str(f)] for s in samples if (f := s.meta.get("file"))))
+        return cls(relative, sources)
+
+
+_NO_PATHS: frozenset[str] = frozenset()
+
+
+def export_record(
+    s: Sample,
+    v: Verdict | None,
+    pred: Prediction | None,
+    run_dir: Path | None,
+    layout: ExportLayout,
+    integer: frozenset[str],
+) -> Record:
+    """One sample's scored record and the ``output.modal`` tags that are file paths (see :func:`scored_export`;
+    ``integer``: the metrics written as integers)."""
+    meta = s.meta
+    rec: dict[str, Any] = {
+        "domain": meta.get("domain", ""),
+        "subdomain": meta.get("subdomain", ""),
+        "id": meta.get("record_id", s.id),
+    }
+    if v is not None:
+        rec["content"] = v.details.get("content", "")
+        rec["modal"] = v.details.get("modal", {})
+    if v is not None and v.ok:
+        rec["score"] = _typed(v.scores, integer)
+    else:
+        rec["score"] = None
+        rec["error"] = v.error if v is not None else "not judged"
+    out = produced_output(pred, run_dir) if pred is not None and run_dir is not None else None
+    if out is not None:
+        rec["output"] = out[0]
+    file = meta.get("file")
+    rec["file"] = layout.relative[str(file)] if file else ""
+    return rec, frozenset(out[1]) if out is not None else _NO_PATHS
+
+
+class WholeMetrics:
+    """Which metrics have had only whole values so far (those are written as integers)."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self.fractional: set[str] = set()
+
+    def note(self, scores: Mapping[str, Any]) -> bool:
+        """Count one ok verdict's scores; True when that may change :meth:`integer` (a metric first seen, or one
+        whole until now that is not any more)."""
+        changed = False
+        for m, x in scores.items():
+            if m not in self._seen:
+                self._seen.add(m)
+                changed = True
+            if m not in self.fractional and not _whole(x):
+                self.fractional.add(m)
+                changed = True
+        return changed
+
+    def integer(self) -> frozenset[str]:
+        """The metrics whose every value so far is a whole number."""
+        return frozenset(self._seen - self.fractional)

@@ -43,6 +43,7 @@ from evalkit.report import (
 from evalkit.runner import StageStats, evaluate, infer_and_judge, pipelines, stored_predictions
 from evalkit.scoring import CLT_MIN_CLUSTERS, N_RESAMPLES, N_RESAMPLES_CORPUS, SEED, sample_clusters
 from evalkit.store import RunStore, write_atomic, write_lines
+from evalkit.streamed import StreamedOutputs, sample_extras
 from evalkit.tokens import TokenTally, token_totals
 from evalkit.types import Prediction, RecordError, Sample, Verdict
 
@@ -269,17 +270,24 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         _set_concurrency(spec.concurrency, model, judge)
     verdicts: dict[str, Verdict] | None = None
     tally: TokenTally | None = None
+    streamed: StreamedOutputs | None = None
     if judge is not None and _pipelined(spec, judge):
-        both = await infer_and_judge(
-            model,
-            judge,
-            samples,
-            store,
-            pv,
-            force=spec.force_reinfer,
-            concurrency=spec.concurrency or None,
-            progress=spec.progress,
-        )
+        streamed = StreamedOutputs(store, judge, judge_name, samples, errors, worst_of(judge))
+        try:
+            both = await infer_and_judge(
+                model,
+                judge,
+                samples,
+                store,
+                pv,
+                force=spec.force_reinfer,
+                concurrency=spec.concurrency or None,
+                progress=spec.progress,
+                judged=streamed,
+            )
+        except BaseException:
+            streamed.stop("the run failed")
+            raise
         preds, result.infer, verdicts, result.judge = both.preds, both.infer, both.verdicts, both.judge
         tally = both.tokens  # the predictions are held without their usage: their tokens were summed
     elif spec.mode in ("all", "infer") and not spec.reeval:
@@ -308,7 +316,11 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     result.judge_name = judge_name
     hold_records()  # the verdicts
     inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)
-    written = await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result, inputs)
+    try:
+        written = await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result, inputs, streamed)
+    finally:
+        if streamed is not None:
+            streamed.stop("the run ended")  # nothing left behind when the tail failed (no-op once in place)
     judge_entry = {
         "describe": judge.describe(),
         "identity": judge.identity(),
@@ -408,11 +420,15 @@ async def _write_judged(
     facts: RunFacts,
     result: JobResult,
     inputs: str = "",
+    streamed: StreamedOutputs | None = None,
 ) -> list[Path]:
     """Outcomes -> report.csv, failures.csv, samples.<judge>.jsonl, reliability.csv, the exports; rows on result.
 
     ``inputs``: the hash of what samples.<judge>.jsonl and the exports depend on (:mod:`evalkit.freshness`): a run
     that computed nothing new leaves them as they are when they were written from the same inputs.
+
+    ``streamed``: the outcomes and per-sample outputs made while the run went (:mod:`evalkit.streamed`); when it
+    is complete its files are put in place, else they are made here.
 
     Returns the per-sample outputs and the judge's own files (for :func:`evalkit.freshness.record_outputs`).
 
@@ -428,7 +444,8 @@ async def _write_judged(
     def write(path: Path, text: str) -> None:
         writes.append(asyncio.ensure_future(asyncio.to_thread(write_atomic, path, text)))
 
-    fresh = not result.infer.ran and not result.judge.ran and outputs_current(store, name, inputs)
+    live = streamed is not None and streamed.complete
+    fresh = not live and not result.infer.ran and not result.judge.ran and outputs_current(store, name, inputs)
     outputs: list[asyncio.Future[Any]] = []  # samples.<judge>.jsonl, then the exports
 
     def write_output(fn: Callable[..., Any], *args: Any) -> None:
@@ -437,14 +454,20 @@ async def _write_judged(
 
     try:
         with collector_paused():
-            items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
-            clusters = sample_clusters(samples)
+            if streamed is not None and live:
+                items, clusters = streamed.items, streamed.clusters
+                write_output(streamed.close)
+            else:
+                if streamed is not None:
+                    streamed.stop(streamed.stopped or "not every sample was handed over")
+                items = outcomes(samples, errors, preds, verdicts, worst_of(judge))
+                clusters = sample_clusters(samples)
             result.n_samples, result.n_failed = len(items), sum(1 for o in items if o.stage)
             result.rows = report_rows(
                 spec.dataset, name, judge.metrics, items, scoring=judge, clusters=clusters, facts=facts
             )
-            if not fresh:  # outcomes() lists the bad records first, then the samples in order
-                extras = chain(repeat(("", "", ""), len(errors)), (_sample_extras(s, preds.get(s.id)) for s in samples))
+            if not fresh and not live:  # outcomes() lists the bad records first, then the samples in order
+                extras = chain(repeat(("", "", ""), len(errors)), (sample_extras(s, preds.get(s.id)) for s in samples))
                 write_output(
                     write_lines, store.samples_path(name), sample_lines(items, judge, judge.metrics, clusters, extras)
                 )
@@ -456,7 +479,7 @@ async def _write_judged(
         write(store.report_path, csv_text(merge_rows(store.report_path, result.rows, name), REPORT_FIELDS))
         failures = merge_rows(store.failures_path, failure_rows(items, name), name)
         write(store.failures_path, csv_text(failures, FAILURE_FIELDS))
-        if not fresh:
+        if not fresh and not live:
             write_output(store.write_exports, name, scored_export(samples, verdicts, preds, store.dir))
         own = judge.write_outputs(store.dir, spec.dataset, samples, preds, verdicts, errors)
     finally:
@@ -466,6 +489,8 @@ async def _write_judged(
             raise outcome
     if fresh:  # the per-sample outputs stand: the ones recorded
         return [*stamped_outputs(store, name), *own.values()]
+    if live:  # samples.<judge>.jsonl and the exports, put in place
+        return [*outputs[0].result(), *own.values()]
     return [store.samples_path(name), *outputs[1].result(), *own.values()]
 
 
@@ -473,12 +498,6 @@ def _paused(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` with the cyclic collector paused (what it builds is acyclic and short-lived)."""
     with collector_paused():
         return fn(*args)
-
-
-def _sample_extras(sample: Sample, pred: Prediction | None) -> tuple[str, str, str]:
-    """(prediction key, answer, reference) of a sample's row in ``samples.<judge>.jsonl``."""
-    reference = _reference_text(sample)
-    return ("", "", reference) if pred is None else (pred.key, pred.text, reference)
 
 
 def write_manifest(
@@ -535,10 +554,6 @@ def _announce(line: str) -> None:
 
 def _has_judge_rows(path: Path, judge: str) -> bool:
     return path.exists() and any(r.get("judge") == judge for r in merge_rows(path, [], ""))
-
-
-def _reference_text(sample: Sample) -> str:
-    return "".join(p.value if p.type == "text" else f"<{p.tag or p.type}>" for p in sample.references)
 
 
 def _mean_latency(preds: dict[str, Prediction]) -> float | None:

@@ -97,32 +97,30 @@ def outcomes(
     worst_of: WorstOf | None = None,
 ) -> list[Outcome]:
     """One Outcome per sample and per bad record; ``worst_of`` gives unanswered samples their strict stand-in."""
-    out = [
-        Outcome(
-            e.sample_id or f"{Path(e.file).name}:{e.line}",
-            {"subset": Path(e.file).stem, **e.meta},
-            {},
-            "record",
-            str(e),
-        )
-        for e in errors
-    ]
-    for s in samples:
-        p, v = preds.get(s.id), verdicts.get(s.id)
-        if p is None or not p.ok:
-            worst, details = worst_of(s) if worst_of is not None else ({}, None)
-            reason = "no prediction stored (run inference first)" if p is None else p.error
-            out.append(Outcome(s.id, s.meta, {}, "predict", reason, worst_scores=worst, worst_details=details))
-            continue
-        unshown = media_not_shown(p) if "media" in p.meta else 0
-        if v is None:
-            out.append(Outcome(s.id, s.meta, {}, "judge", "not judged (run evaluation)", media_not_shown=unshown))
-        elif not v.ok:
-            reason = f"{v.parse_status}: {v.error}"
-            out.append(Outcome(s.id, s.meta, {}, "judge", reason, media_not_shown=unshown))
-        else:
-            out.append(Outcome(s.id, s.meta, v.scores, "", "", v.details, v.metric_errors, _NONE, None, unshown))
+    out = [record_outcome(e) for e in errors]
+    out.extend(outcome_of(s, preds.get(s.id), verdicts.get(s.id), worst_of) for s in samples)
     return out
+
+
+def record_outcome(e: RecordError) -> Outcome:
+    """The Outcome of a record that could not be read."""
+    return Outcome(
+        e.sample_id or f"{Path(e.file).name}:{e.line}", {"subset": Path(e.file).stem, **e.meta}, {}, "record", str(e)
+    )
+
+
+def outcome_of(sample: Sample, p: Prediction | None, v: Verdict | None, worst_of: WorstOf | None = None) -> Outcome:
+    """The Outcome of one sample from its prediction and verdict (either may be missing)."""
+    if p is None or not p.ok:
+        worst, details = worst_of(sample) if worst_of is not None else ({}, None)
+        reason = "no prediction stored (run inference first)" if p is None else p.error
+        return Outcome(sample.id, sample.meta, {}, "predict", reason, worst_scores=worst, worst_details=details)
+    unshown = media_not_shown(p) if "media" in p.meta else 0
+    if v is None:
+        return Outcome(sample.id, sample.meta, {}, "judge", "not judged (run evaluation)", media_not_shown=unshown)
+    if not v.ok:
+        return Outcome(sample.id, sample.meta, {}, "judge", f"{v.parse_status}: {v.error}", media_not_shown=unshown)
+    return Outcome(sample.id, sample.meta, v.scores, "", "", v.details, v.metric_errors, _NONE, None, unshown)
 
 
 def _fmt(x: float | None) -> str:
@@ -284,28 +282,42 @@ def sample_lines(
         extras: per outcome, in the same order: (the key of the prediction it is about, the answer, the
             reference); answer and reference are cut to 300 characters.
     """
-    ratio_metrics = [m for m in metrics if scoring.metric_spec(m).kind == "ratio"]
-    for o, (pred_key, answer, reference) in zip(items, extras, strict=True):
-        counted = stand_in(o) if o.stage == "predict" else o
-        ratio = {m: list(scoring.ratio_parts(m, counted)) for m in ratio_metrics if m in counted.scores}
-        meta = {k: o.meta[k] for k in BREAKDOWN_KEYS if o.meta.get(k) not in (None, "")}
-        yield jsontext.compact(
-            {
-                "sample_id": o.sample_id,
-                "pred_key": pred_key,
-                "cluster": clusters.get(o.sample_id, "s:" + o.sample_id),
-                "meta": meta,
-                "stage": o.stage,
-                "reason": o.reason,
-                "scores": o.scores,
-                "strict": counted.scores,
-                "ratio": ratio,
-                "metric_errors": o.metric_errors,
-                "media_not_shown": o.media_not_shown,
-                "answer": answer[:300],
-                "reference": reference[:300],
-            }
-        )
+    ratio_metrics = ratio_metrics_of(scoring, metrics)
+    for o, extra in zip(items, extras, strict=True):
+        yield sample_line(o, scoring, ratio_metrics, clusters.get(o.sample_id, "s:" + o.sample_id), extra)
+
+
+def ratio_metrics_of(scoring: Scoring, metrics: Sequence[str]) -> list[str]:
+    """The metrics whose per-sample rows carry ratio parts."""
+    return [m for m in metrics if scoring.metric_spec(m).kind == "ratio"]
+
+
+def sample_line(
+    o: Outcome, scoring: Scoring, ratio_metrics: Sequence[str], cluster: str, extra: tuple[str, str, str]
+) -> str:
+    """One line of ``samples.<judge>.jsonl`` (see :func:`sample_lines`; ``extra``: (prediction key, answer,
+    reference))."""
+    pred_key, answer, reference = extra
+    counted = stand_in(o) if o.stage == "predict" else o
+    ratio = {m: list(scoring.ratio_parts(m, counted)) for m in ratio_metrics if m in counted.scores}
+    meta = {k: o.meta[k] for k in BREAKDOWN_KEYS if o.meta.get(k) not in (None, "")}
+    return jsontext.compact(
+        {
+            "sample_id": o.sample_id,
+            "pred_key": pred_key,
+            "cluster": cluster,
+            "meta": meta,
+            "stage": o.stage,
+            "reason": o.reason,
+            "scores": o.scores,
+            "strict": counted.scores,
+            "ratio": ratio,
+            "metric_errors": o.metric_errors,
+            "media_not_shown": o.media_not_shown,
+            "answer": answer[:300],
+            "reference": reference[:300],
+        }
+    )
 
 
 def csv_text(rows: Iterable[dict[str, Any]], fields: Sequence[str]) -> str:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from evalkit.judges.base import Judge
 from evalkit.models.base import Model
@@ -373,6 +373,16 @@ async def evaluate(
     return current, stats
 
 
+class Handover(Protocol):
+    """What a pipelined stage hands each sample to once its verdict is final (:func:`infer_and_judge`)."""
+
+    def bind(self, preds: Mapping[str, Prediction], verdicts: Mapping[str, Verdict]) -> None:
+        """The stage's maps (sample id -> current prediction / verdict), given before the first :meth:`done`."""
+
+    def done(self, sample: Sample) -> None:
+        """``sample``'s prediction and verdict are final (in the maps); must not raise."""
+
+
 @dataclass
 class Judged:
     """What a pipelined infer + judge stage produced (the two stages' results side by side)."""
@@ -394,6 +404,7 @@ async def infer_and_judge(
     force: bool = False,
     concurrency: int | None = None,
     progress: bool = True,
+    judged: Handover | None = None,
 ) -> Judged:
     """Infer and judge at once: each prediction is judged as soon as it is stored, not after the last one.
 
@@ -401,6 +412,10 @@ async def infer_and_judge(
     are reused as in ``infer`` then ``evaluate``; the stored ones without are judged from the start; a prediction
     made now is judged as it is stored (it looks up no stored verdict: that would mean reading every stored one).
     With an LLM judge on another endpoint the wall time approaches the longer of the two stages, not their sum.
+
+    ``judged`` gets the stage's maps, then each sample once its verdict is final, when there is anything to ask:
+    the reused ones a few at a time while the requests go (never before the first), the others as their verdicts
+    are stored.
     """
     if not pipelines(judge):
         raise ValueError(f"judge {judge.name} sees the whole corpus first (prepare): it cannot be pipelined")
@@ -408,12 +423,15 @@ async def infer_and_judge(
     reused = {sid: judge.verdict_key(p) for sid, p in plan.current.items()}
     stored = _reusable_verdicts(judge, store, reused, False, plan.keys)
     verdicts: dict[str, Verdict] = {}
+    final: list[Sample] = []  # the samples whose stored verdict is reused
     queue: asyncio.Queue[Sample] = asyncio.Queue()
     for s in samples:
         if s.id in reused:
             v = stored.get((s.id, reused[s.id]))
             if v is not None and v.ok:
                 verdicts[s.id] = v
+                if judged is not None:
+                    final.append(s)
             else:
                 queue.put_nowait(s)
     del stored
@@ -436,13 +454,26 @@ async def infer_and_judge(
             path = store.verdicts_path(judge.name)
             desc = f"judge {judge.name}"
             kept = kept_verdict(judge, Canon())
-            produce = _produce((queue, n_judge), verdict, path, verdicts, jstats, conc, desc, progress, kept)
+            then = None if judged is None else lambda s, _v: judged.done(s)
+            produce = _produce((queue, n_judge), verdict, path, verdicts, jstats, conc, desc, progress, kept, then)
             stages.append(produce)
+        if judged is not None and (plan.todo or n_judge):
+            judged.bind(plan.current, verdicts)
+            stages.append(_hand_over(final, judged))
         await _together(stages)
     finally:
         closing = [m.close() for m, used in ((model, plan.todo), (judge, n_judge)) if used]
         await asyncio.gather(*closing, return_exceptions=True)
     return Judged(plan.current, plan.stats, verdicts, jstats, plan.tokens or TokenTally())
+
+
+async def _hand_over(samples: Sequence[Sample], judged: Handover, chunk: int = 256) -> None:
+    """``judged.done(s)`` for each of ``samples``, ``chunk`` at a time between the other tasks' steps."""
+    await asyncio.sleep(0)  # the stages' first steps (the first requests) go first
+    for i, s in enumerate(samples, 1):
+        judged.done(s)
+        if i % chunk == 0:
+            await asyncio.sleep(0)
 
 
 async def _together(coros: list[Coroutine[Any, Any, None]]) -> None:

@@ -259,6 +259,79 @@ class _Lines:
             self.flush()
 
 
+class LinesFile:
+    """A file written line by line that replaces ``path`` whole at :meth:`close` (as :func:`replacing`), or is
+    removed by :meth:`abort` leaving ``path`` as it was."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._stack = ExitStack()
+        self._lines = self._stack.enter_context(_Lines(self._stack.enter_context(replacing(path))))
+
+    def add(self, line: bytes) -> None:
+        """Write ``line`` and a newline."""
+        self._lines.add(line)
+
+    def close(self) -> Path:
+        """Flush, fsync and rename the file over ``path``."""
+        self._stack.close()
+        return self.path
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Remove the half-written file (``path`` stays as it was)."""
+        reason = exc if exc is not None else _Aborted()
+        self._stack.__exit__(type(reason), reason, reason.__traceback__)
+
+
+class _Aborted(Exception):
+    """Why a :class:`LinesFile` was given up when its caller gives no exception."""
+
+
+class ExportFiles:
+    """The three views of a scored export (:mod:`evalkit.export`) written record by record: every record, every
+    record as one JSON line, and each source file's records. Each file replaces its path whole at :meth:`close`."""
+
+    def __init__(self, store: RunStore, judge: str, sources: Iterable[str]) -> None:
+        self._files: list[LinesFile] = []
+        try:
+            self._every = self._open(store.export_path(judge))
+            self._lines = self._open(store.export_lines_path(judge))
+            self._by_source = {source: self._open(store.export_source_path(judge, source)) for source in sources}
+        except BaseException as exc:
+            self.abort(exc)
+            raise
+
+    def _open(self, path: Path) -> LinesFile:
+        self._files.append(LinesFile(path))
+        return self._files[-1]
+
+    def add(self, source: str, full: bytes, bare: bytes, line: bytes) -> None:
+        """One record's texts (:func:`evalkit.export.record_texts`)."""
+        self._every.add(full)
+        self._lines.add(line)
+        if source:
+            self._by_source[source].add(bare)
+
+    def close(self) -> list[Path]:
+        """Put every file in place; returns their paths (all records, JSON Lines, then the per-source files).
+
+        A file that fails to close is raised after the ones not yet closed are removed."""
+        paths: list[Path] = []
+        try:
+            for f in self._files:
+                paths.append(f.close())
+        except BaseException as exc:
+            for f in self._files[len(paths) + 1 :]:
+                f.abort(exc)
+            raise
+        return paths
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Remove every half-written file."""
+        for f in self._files:
+            f.abort(exc)
+
+
 def write_lines(path: Path, lines: Iterable[str]) -> None:
     """Write ``lines`` (each without its newline) as a whole new file, streamed: readers see the old or the new
     file, never a half, and the lines are never all held in memory at once."""
@@ -792,20 +865,14 @@ class RunStore:
 
         One pass over the records writes every file (each replaced whole once complete, as :func:`replacing`).
         """
-        written = [self.export_path(judge), self.export_lines_path(judge)]
-        per_source = {source: self.export_source_path(judge, source) for source in export.sources}
-        with ExitStack() as stack:
-            every, lines = (stack.enter_context(_Lines(stack.enter_context(replacing(p)))) for p in written)
-            files = {
-                source: stack.enter_context(_Lines(stack.enter_context(replacing(p))))
-                for source, p in per_source.items()
-            }
-            for source, full, bare, line in export.texts():
-                every.add(full)
-                lines.add(line)
-                if source:
-                    files[source].add(bare)
-        return [*written, *per_source.values()]
+        files = ExportFiles(self, judge, export.sources)
+        try:
+            for texts in export.texts():
+                files.add(*texts)
+        except BaseException as exc:
+            files.abort(exc)
+            raise
+        return files.close()
 
     @property
     def report_path(self) -> Path:

@@ -94,6 +94,11 @@ def test_judging_starts_before_the_last_answer_and_matches_infer_then_judge(serv
     assert min(s for s, _ in server.calls("judge-json")) > max(e for _, e in server.calls("echo"))
     assert report(tmp_path / "piped") == report(tmp_path / "staged")
     assert report(tmp_path / "piped")[0]["n"] == str(N)
+    # the piped run wrote its per-sample files while it went (evalkit/streamed.py): the staged run's, byte for byte
+    piped, staged = (tmp_path / w / "echo" / "ds" for w in ("piped", "staged"))
+    names = ["samples.llm.jsonl", "scored.llm.jsonl", "scored.llm.lines.jsonl", "scored.llm/code.jsonl"]
+    assert [(piped / x).read_bytes() for x in names] == [(staged / x).read_bytes() for x in names]
+    assert len(lines(piped / "samples.llm.jsonl")) == N
 
 
 def test_resume_reuses_stored_answers_and_verdicts(server: TimedServer, tmp_path: Path):
