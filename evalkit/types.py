@@ -13,6 +13,8 @@ import json.encoder
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import msgspec
+
 PartType = Literal["text", "image", "audio", "video", "document", "code", "threeD"]
 PART_TYPES: tuple[str, ...] = ("text", "image", "audio", "video", "document", "code", "threeD")
 MEDIA_TYPES: tuple[str, ...] = ("image", "audio", "video", "document", "threeD")
@@ -80,6 +82,16 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     else:
         blob = "".join(_hash_encoder(obj, 0))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:length]
+
+
+#: sorted keys, no spaces, UTF-8 as is: for strings, lists and str-keyed dicts the bytes of ``stable_hash``'s text
+_strings_encoder = msgspec.json.Encoder(order="sorted")
+
+
+def strings_hash(obj: Any, length: int = 16) -> str:
+    """:func:`stable_hash` of an object made of strings, lists and str-keyed dicts only (prediction and verdict
+    keys): the same text, encoded in a third of the time (tests/test_store_decode.py compares them)."""
+    return hashlib.sha256(_strings_encoder.encode(obj)).hexdigest()[:length]
 
 
 @dataclass(frozen=True, slots=True)

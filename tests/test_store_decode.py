@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from evalkit.store import AppendLog, RunStore, write_lines
-from evalkit.types import Part, Prediction, Verdict
+from evalkit.types import Part, Prediction, Verdict, stable_hash, strings_hash
 
 
 def run_store(tmp_path: Path) -> RunStore:
@@ -132,3 +134,21 @@ def test_a_held_verdict_loses_only_its_raw_reply_and_audit_details(tmp_path: Pat
     plain = Verdict("u", "em", "v", "k", held.scores)
     assert kept(plain) is plain  # nothing to drop: the same object
     assert full.details == {"normalised": "x", "content": "c"}  # the stored record's own dicts are untouched
+
+
+def test_prediction_and_verdict_keys_hash_the_text_they_always_hashed() -> None:
+    """strings_hash (msgspec) must give stable_hash's value (json's text) for every string, or every stored key
+    of every user's store would stop matching: every code point but the surrogates, in keys and values."""
+    rng = random.Random(5)
+    singles = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    objects: list[Any] = [
+        {"msg": [["text", "".join(singles[i : i + 512]), ""]], "model": "m", "prompt": "v1"}
+        for i in range(0, len(singles), 512)
+    ]
+    alphabet = [*singles[:300], "\u2028", "é", "漢", "🙂", '"', "\\"]
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(20))
+        objects.append({text: [text, [["image", text, "image1"]], ""], "judge": text[:3], "pred": "k"})
+    for obj in objects:
+        assert strings_hash(obj) == stable_hash(obj)
+        assert strings_hash(obj, 32) == stable_hash(obj, 32)

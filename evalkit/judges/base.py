@@ -16,7 +16,7 @@ from evalkit.models.base import Model
 from evalkit.registry import Registry
 from evalkit.report import Outcome, mean_of
 from evalkit.scoring import ACCURACY, LOWER_RATE, MetricSpec
-from evalkit.types import Prediction, RecordError, Sample, Verdict, error_text, stable_hash
+from evalkit.types import Prediction, RecordError, Sample, Verdict, error_text, stable_hash, strings_hash
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class Judge:
         if not self._identity_hash:  # the judge's config is fixed once built: hash it once
             self._identity_hash = stable_hash(self.identity(), 32)
         parts = [[p.type, p.value, p.tag] for p in pred.parts]
-        return stable_hash({"judge": self._identity_hash, "pred": pred.key, "answer": [pred.text, parts, pred.error]})
+        return strings_hash({"judge": self._identity_hash, "pred": pred.key, "answer": [pred.text, parts, pred.error]})
 
     def prepare(self, samples: Sequence[Sample], preds: dict[str, Prediction]) -> None:
         """See the whole corpus before any verdict key is computed (corpus statistics such as CIDEr's IDF).

@@ -13,7 +13,18 @@ from typing import Any, ClassVar
 
 from evalkit.media import content_id
 from evalkit.registry import Registry
-from evalkit.types import GenConfig, Generation, Msg, Part, Prediction, Price, Sample, error_text, stable_hash
+from evalkit.types import (
+    GenConfig,
+    Generation,
+    Msg,
+    Part,
+    Prediction,
+    Price,
+    Sample,
+    error_text,
+    stable_hash,
+    strings_hash,
+)
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ class Model:
         msg = [[p.type, content_id(Path(p.value)) if p.is_media else p.value, p.tag] for p in sample.msg]
         if not self._identity_hash:  # options are frozen: hash them once, not per sample
             self._identity_hash = stable_hash(self.identity(), 32)
-        return stable_hash({"msg": msg, "model": self._identity_hash, "prompt": prompt_version})
+        return strings_hash({"msg": msg, "model": self._identity_hash, "prompt": prompt_version})
 
     async def predict(self, sample: Sample, key: str) -> Prediction:
         """Run ``respond`` and turn the outcome, answer or exception, into a Prediction."""
