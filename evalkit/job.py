@@ -304,15 +304,21 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     if judge is None:
         return result
     if verdicts is None:
-        verdicts, result.judge = await evaluate(
-            judge,
-            samples,
-            preds,
-            store,
-            reeval=spec.reeval,
-            concurrency=spec.concurrency or None,
-            progress=spec.progress,
-        )
+        streamed = StreamedOutputs(store, judge, judge_name, samples, errors, worst_of(judge))
+        try:
+            verdicts, result.judge = await evaluate(
+                judge,
+                samples,
+                preds,
+                store,
+                reeval=spec.reeval,
+                concurrency=spec.concurrency or None,
+                progress=spec.progress,
+                judged=streamed,
+            )
+        except BaseException:
+            streamed.stop("the run failed")
+            raise
     result.judge_name = judge_name
     hold_records()  # the verdicts
     inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)

@@ -335,10 +335,15 @@ async def evaluate(
     reeval: bool = False,
     concurrency: int | None = None,
     progress: bool = True,
+    judged: Handover | None = None,
 ) -> tuple[dict[str, Verdict], StageStats]:
     """Judge every prediction that has no verdict under the current judge key (all of them with ``reeval``).
 
     Samples without a prediction get no verdict here; reports count them as failed.
+
+    ``judged`` gets the maps, then each sample once its verdict is final, when there is anything to judge: the
+    reused ones and those without a prediction a few at a time while the judge works, the others as their verdicts
+    are stored.
     """
     judge.prepare(samples, preds)
     keys = {s.id: judge.verdict_key(preds[s.id]) for s in samples if s.id in preds}
@@ -346,12 +351,17 @@ async def evaluate(
     stored = _reusable_verdicts(judge, store, keys, reeval, pred_keys)
     current: dict[str, Verdict] = {}
     todo: list[Sample] = []
+    final: list[Sample] = []  # reused verdicts and samples without a prediction: nothing to wait for
     for s in samples:
         if s.id not in keys:
+            if judged is not None:
+                final.append(s)
             continue
         v = stored.pop((s.id, keys[s.id]), None)
         if v is not None and v.ok:
             current[s.id] = v
+            if judged is not None:
+                final.append(s)
         else:
             todo.append(s)
     del keys, pred_keys, stored  # not needed while judging: at 1,000,000 samples ~0.2 GB
@@ -367,7 +377,12 @@ async def evaluate(
         path = store.verdicts_path(judge.name)
         conc = concurrency or judge.concurrency
         kept = kept_verdict(judge, Canon())
-        await _produce(todo, verdict, path, current, stats, conc, f"judge {judge.name}", progress, kept)
+        then = None if judged is None else lambda s, _v: judged.done(s)
+        stages = [_produce(todo, verdict, path, current, stats, conc, f"judge {judge.name}", progress, kept, then)]
+        if judged is not None:
+            judged.bind(preds, current)
+            stages.append(_hand_over(final, judged))
+        await _together(stages)
     finally:
         await judge.close()
     return current, stats

@@ -94,10 +94,18 @@ def test_judging_starts_before_the_last_answer_and_matches_infer_then_judge(serv
     assert min(s for s, _ in server.calls("judge-json")) > max(e for _, e in server.calls("echo"))
     assert report(tmp_path / "piped") == report(tmp_path / "staged")
     assert report(tmp_path / "piped")[0]["n"] == str(N)
-    # the piped run wrote its per-sample files while it went (evalkit/streamed.py): the staged run's, byte for byte
+    # both runs wrote their per-sample files while they went (evalkit/streamed.py); an eval run that judges nothing
+    # writes them after its end as before: the same bytes all three ways
     piped, staged = (tmp_path / w / "echo" / "ds" for w in ("piped", "staged"))
     names = ["samples.llm.jsonl", "scored.llm.jsonl", "scored.llm.lines.jsonl", "scored.llm/code.jsonl"]
-    assert [(piped / x).read_bytes() for x in names] == [(staged / x).read_bytes() for x in names]
+    streamed = [(piped / x).read_bytes() for x in names]
+    assert streamed == [(staged / x).read_bytes() for x in names]
+    for x in [*names, ".outputs.llm.json"]:
+        (staged / x).unlink()
+    server.log.clear()
+    assert run(cfg, tmp_path / "staged", "--mode", "eval") == 0
+    assert server.calls("judge-json") == []  # every verdict reused: the files were made after the run
+    assert [(staged / x).read_bytes() for x in names] == streamed
     assert len(lines(piped / "samples.llm.jsonl")) == N
 
 

@@ -213,3 +213,26 @@ def test_a_run_that_fails_midway_leaves_the_last_runs_files(tmp_path: Path, dev:
     assert any(x.startswith(".samples.llm.jsonl.") for x in half) and any(x.startswith(".scored.llm") for x in half)
     assert {p: p.read_bytes() for p in before} == before  # the last run's files stand
     assert not [p.name for p in run.rglob("*") if p.name.endswith(".tmp")]  # no half-written file left
+
+
+def test_a_reeval_streams_its_files_and_they_are_the_tails(tmp_path: Path, dev: Dev, monkeypatch) -> None:
+    closed = []
+    real_close = StreamedOutputs.close
+    monkeypatch.setattr(StreamedOutputs, "close", lambda self: closed.append(1) or real_close(self))
+    records = [code_record(i) for i in range(10)]
+    records[3] = {k: v for k, v in records[3].items() if k != "id"}  # a bad record: first in samples.jsonl
+    write_records(tmp_path / "data" / "code.jsonl", records)
+    cfg = write_config(tmp_path, dev.base_url)
+    argv = ["--config", str(cfg), "--no-progress", "--no-reliability"]
+    run = tmp_path / "results" / "echo" / "ds"
+    names = ["samples.llm.jsonl", "scored.llm.jsonl", "scored.llm.lines.jsonl", "scored.llm/code.jsonl"]
+    assert main([*argv, "--mode", "infer"]) == 0
+    assert main([*argv, "--reeval"]) == 0  # judges all nine while writing
+    assert closed == [1]
+    after_reeval = [(run / x).read_bytes() for x in names]
+    assert after_reeval[0].count(b"\n") == 10 and b'"stage": "record"' in after_reeval[0].split(b"\n")[0]
+    for x in [*names, ".outputs.llm.json"]:
+        (run / x).unlink()
+    assert main([*argv, "--mode", "eval"]) == 0  # judges nothing: the files are made after the run
+    assert closed == [1]
+    assert [(run / x).read_bytes() for x in names] == after_reeval
