@@ -346,7 +346,7 @@ async def evaluate(
     are stored.
     """
     judge.prepare(samples, preds)
-    keys = {s.id: judge.verdict_key(preds[s.id]) for s in samples if s.id in preds}
+    keys = {s.id: judge.verdict_key(s, preds[s.id]) for s in samples if s.id in preds}
     pred_keys = {} if reeval else {sid: p.key for sid, p in preds.items()}
     stored = _reusable_verdicts(judge, store, keys, reeval, pred_keys)
     current: dict[str, Verdict] = {}
@@ -435,7 +435,7 @@ async def infer_and_judge(
     if not pipelines(judge):
         raise ValueError(f"judge {judge.name} sees the whole corpus first (prepare): it cannot be pipelined")
     plan = plan_infer(model, samples, store, prompt_version, force, tally=True)
-    reused = {sid: judge.verdict_key(p) for sid, p in plan.current.items()}
+    reused = {s.id: judge.verdict_key(s, p) for s in samples if (p := plan.current.get(s.id)) is not None}
     stored = _reusable_verdicts(judge, store, reused, False, plan.keys)
     verdicts: dict[str, Verdict] = {}
     final: list[Sample] = []  # the samples whose stored verdict is reused

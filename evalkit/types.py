@@ -253,7 +253,7 @@ class Verdict:
     Attributes:
         sample_id: the Sample's id.
         judge: registered judge name.
-        key: hash of the judge config and the prediction key.
+        key: hash of the judge config, the judged answer and what the judge reads of the sample (references, meta).
         pred_key: the judged Prediction's key.
         scores: metric name -> value; empty when ``error`` is set (never a default score).
         raw: the judge's raw output(s), kept for audit.

@@ -11,6 +11,7 @@ import json
 import shutil
 import sys
 import tarfile
+import textwrap
 import threading
 import urllib.request
 from pathlib import Path
@@ -236,3 +237,25 @@ class LoopbackApp:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+def write_qa_run(folder: Path, base_url: str, n: int = 5, ignore_case: bool = True) -> None:
+    """A ``qa`` dataset of ``n`` questions (``i+0?``, answer ``i``) and a config with the dev server's echo model
+    and an exact-match judge in ``folder``."""
+    with (folder / "qa.jsonl").open("w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"q{i}", "question": f"{i}+0?", "answer": str(i)}) + "\n")
+    (folder / "config.yaml").write_text(
+        textwrap.dedent(
+            f"""
+            dataset_root: .
+            work_dir: results
+            models:
+              echo: {{backend: openai, base_url: "{base_url}", model: echo}}
+            datasets:
+              qa: {{class: qa, files: [qa.jsonl], judge: exact-match}}
+            judges:
+              exact-match: {{class: exact-match, ignore_case: {str(ignore_case).lower()}}}
+            """
+        )
+    )

@@ -287,7 +287,7 @@ def test_identity_folds_the_corpus() -> None:
         s, p = corpus_samples(texts)
         j = judge(tokenizer="simple", java="/nonexistent/java")
         j.prepare(s, p)
-        keys.append(j.verdict_key(p["s0"]))
+        keys.append(j.verdict_key(s[0], p["s0"]))
     assert keys[0] == keys[1] != keys[2]  # sample s0 unchanged, but the corpus changed its CIDEr-D
 
 

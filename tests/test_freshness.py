@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 from pathlib import Path
 
 import pytest
-from support import Dev, start_dev
+from support import Dev, start_dev, write_qa_run
 
 from evalkit.cli import main
 
@@ -19,26 +18,6 @@ OUTPUTS = (
     "scored.exact-match.lines.jsonl",
     "scored.exact-match/qa.jsonl",
 )
-
-
-def write_run(folder: Path, base_url: str, n: int = 5, ignore_case: bool = True) -> None:
-    with (folder / "qa.jsonl").open("w") as f:
-        for i in range(n):
-            f.write(json.dumps({"id": f"q{i}", "question": f"{i}+0?", "answer": str(i)}) + "\n")
-    (folder / "config.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            dataset_root: .
-            work_dir: results
-            models:
-              echo: {{backend: openai, base_url: "{base_url}", model: echo}}
-            datasets:
-              qa: {{class: qa, files: [qa.jsonl], judge: exact-match}}
-            judges:
-              exact-match: {{class: exact-match, ignore_case: {str(ignore_case).lower()}}}
-            """
-        )
-    )
 
 
 def run(folder: Path, *extra: str, status: int = 0) -> None:
@@ -58,7 +37,7 @@ def stamps(folder: Path) -> dict[str, int]:
 
 @pytest.fixture
 def folder(tmp_path: Path, dev: Dev) -> Path:
-    write_run(tmp_path, dev.base_url)
+    write_qa_run(tmp_path, dev.base_url)
     run(tmp_path)
     return tmp_path
 
@@ -67,7 +46,7 @@ def test_a_rerun_with_nothing_new_reads_and_writes_nothing_and_reports_the_same(
     tmp_path: Path, dev: Dev, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path
-    write_run(folder, dev.base_url)
+    write_qa_run(folder, dev.base_url)
     run(folder)
     run_dir = folder / "results" / "echo" / "qa"
     files = [*OUTPUTS, "report.csv", "failures.csv", "manifest.json", "reliability.csv"]
@@ -88,7 +67,7 @@ def test_a_run_with_failed_predictions_is_retried_not_recorded_as_done(tmp_path:
     server = start_dev("--truncate-first", "2")  # the first two answers are cut off mid-JSON: those samples fail
     try:
         dev = Dev(server)
-        write_run(tmp_path, dev.base_url)
+        write_qa_run(tmp_path, dev.base_url)
         config = tmp_path / "config.yaml"
         config.write_text(config.read_text().replace("model: echo}", "model: echo, max_retries: 0}"))
         run(tmp_path)
@@ -124,7 +103,7 @@ def test_anything_the_outputs_depend_on_makes_a_rerun_write_them(folder: Path, d
     elif change == "remove output":
         (run_dir / "scored.exact-match/qa.jsonl").unlink()
     elif change == "judge option":
-        write_run(folder, dev.base_url, ignore_case=False)
+        write_qa_run(folder, dev.base_url, ignore_case=False)
     elif change == "limit":
         extra = ("--limit", "3")
     elif change == "new verdict line":  # another process judged: the store grew
@@ -147,7 +126,7 @@ def test_the_inputs_follow_the_media_files_samples_send(tmp_path: Path, dev: Dev
     from evalkit.store import RunStore
     from evalkit.types import Part, Sample
 
-    write_run(tmp_path, dev.base_url)
+    write_qa_run(tmp_path, dev.base_url)
     cfg = load_config(tmp_path / "config.yaml")
     dataset, model = build_dataset(cfg, "qa"), build_model(cfg, "echo", {})
     judge = build_judge(cfg, "exact-match", tmp_path / "results")
@@ -168,7 +147,7 @@ def test_the_inputs_follow_the_media_files_samples_send(tmp_path: Path, dev: Dev
 def test_token_totals_count_reused_and_new_predictions_held_without_their_usage(tmp_path: Path, dev: Dev) -> None:
     """The run holds predictions without usage (tallied as they become current): the totals still cover every
     reused and every new answer, as a sum over the stored lines says."""
-    write_run(tmp_path, dev.base_url, n=4)
+    write_qa_run(tmp_path, dev.base_url, n=4)
     run(tmp_path)
     with (tmp_path / "qa.jsonl").open("a") as f:  # one new sample: the rerun reads the store and asks one
         f.write(json.dumps({"id": "q4", "question": "a longer question, 4+0?", "answer": "4"}) + "\n")

@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from support import Dev
+from support import Dev, write_qa_run
 
 from evalkit.cli import main
 from evalkit.errors import ConfigError
@@ -44,23 +44,6 @@ def imported_after(code: str, cwd: Path = REPO) -> set[str]:
     script = code + "\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", script], cwd=cwd, capture_output=True, text=True, check=True)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
-
-
-def write_qa_run(folder: Path, base_url: str) -> None:
-    """A one-question ``qa`` dataset and a config with the dev server's echo model in ``folder``."""
-    (folder / "qa.jsonl").write_text(json.dumps({"id": "q1", "question": "1+1?", "answer": "2"}) + "\n")
-    (folder / "config.yaml").write_text(
-        textwrap.dedent(
-            f"""
-            dataset_root: .
-            work_dir: results
-            models:
-              echo: {{backend: openai, base_url: "{base_url}", model: echo}}
-            datasets:
-              qa: {{class: qa, files: [qa.jsonl], judge: exact-match}}
-            """
-        )
-    )
 
 
 def test_import_cli_imports_no_backend_dataset_judge_or_heavy_library() -> None:

@@ -12,11 +12,26 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalkit.media import content_id
 from evalkit.models.base import Model
 from evalkit.registry import Registry
 from evalkit.report import Outcome, mean_of
 from evalkit.scoring import ACCURACY, LOWER_RATE, MetricSpec
 from evalkit.types import Prediction, RecordError, Sample, Verdict, error_text, stable_hash, strings_hash
+
+#: meta keys that say where a record is, not what it says: a record moved or renumbered keeps its verdicts
+LOCATION_META = frozenset({"file", "line", "subset"})
+
+
+def judged_content(sample: Sample) -> str:
+    """Hash of what a judge may read of a sample besides its prompt (which the prediction key holds): the
+    references (media by content) and the meta, without where the record lies (:data:`LOCATION_META`)."""
+    refs = [[p.type, content_id(Path(p.value)) if p.is_media else p.value, p.tag] for p in sample.references]
+    meta = {k: v for k, v in sample.meta.items() if k not in LOCATION_META}
+    content = [refs, meta]
+    if all(type(v) is str for v in meta.values()):  # the usual case: the same text, encoded 3x faster
+        return strings_hash(content, 32)
+    return stable_hash(content, 32)
 
 
 @dataclass(frozen=True)
@@ -121,16 +136,22 @@ class Judge:
         """Hashes of the prompts this judge sends, for the manifest."""
         return {}
 
-    def verdict_key(self, pred: Prediction) -> str:
-        """Hash of the judge identity and the judged prediction: its key and its answer (text, media, error).
+    def verdict_key(self, sample: Sample, pred: Prediction) -> str:
+        """Hash of the judge identity, the judged prediction (its key and its answer: text, media, error) and what
+        the judge reads of the sample besides its prompt (:func:`judged_content`: references and meta).
 
         The answer is in the key because a prediction made again under an unchanged key (``--force-reinfer``, a
-        sampling model) may say something else: a verdict stored for the old answer is not the new one's.
+        sampling model) may say something else: a verdict stored for the old answer is not the new one's. The
+        sample's references and meta are in it because a corrected reference (or option list, or instruction)
+        makes the stored verdict wrong although the prediction stands.
         """
         if not self._identity_hash:  # the judge's config is fixed once built: hash it once
             self._identity_hash = stable_hash(self.identity(), 32)
         parts = [[p.type, p.value, p.tag] for p in pred.parts]
-        return strings_hash({"judge": self._identity_hash, "pred": pred.key, "answer": [pred.text, parts, pred.error]})
+        answer = [pred.text, parts, pred.error]
+        return strings_hash(
+            {"judge": self._identity_hash, "pred": pred.key, "answer": answer, "sample": judged_content(sample)}
+        )
 
     def prepare(self, samples: Sequence[Sample], preds: dict[str, Prediction]) -> None:
         """See the whole corpus before any verdict key is computed (corpus statistics such as CIDEr's IDF).
@@ -181,7 +202,7 @@ class Judge:
         base: dict[str, Any] = {
             "sample_id": sample.id,
             "judge": self.name,
-            "key": self.verdict_key(pred),
+            "key": self.verdict_key(sample, pred),
             "pred_key": pred.key,
         }
         if not pred.ok:
