@@ -38,6 +38,24 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
+#: the young generation's threshold during a job: in-flight requests keep ~40 objects each alive (coroutines,
+#: futures, connections), ~10,000 at a concurrency of 256, and the default 700 made the collector walk them every
+#: few hundred allocations: 11% of a 100,000-sample run at 0 ms, and 17% at 1,000,000 with the full passes it set off
+JOB_THRESHOLD0 = 20_000
+
+
+@contextlib.contextmanager
+def collector_tuned() -> Iterator[None]:
+    """Collect the young generation every :data:`JOB_THRESHOLD0` allocations instead of 700 for the block (never
+    less often than the caller's threshold), then put the thresholds back."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], JOB_THRESHOLD0), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def hold_records() -> None:
     """Hand every object alive now to the collector's permanent generation (``gc.freeze``): a run's samples,
     predictions and verdicts live until it ends, and a collection walking millions of them finds nothing to free.

@@ -23,7 +23,7 @@ from evalkit.errors import ConfigError
 from evalkit.export import scored_export
 from evalkit.factory import build_dataset, build_judge, build_model
 from evalkit.freshness import outputs_current, outputs_inputs, record_outputs, recorded_summary, stamped_outputs
-from evalkit.gcpause import collector_paused, hold_records, release_records
+from evalkit.gcpause import collector_paused, collector_tuned, hold_records, release_records
 from evalkit.judges.base import Judge
 from evalkit.launch import infer_stage, leaves_judging_to_rank0, under_torchrun
 from evalkit.limiter import endpoint_snapshot
@@ -232,11 +232,13 @@ def _is_sha(text: str) -> bool:
 async def run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
     """Run one job end to end; every result is stored as soon as it exists.
 
-    The run's records are held out of the cyclic collector's walks while it runs (:func:`hold_records`).
+    The run's records are held out of the cyclic collector's walks while it runs (:func:`hold_records`), and the
+    young generation is collected less often (:func:`collector_tuned`).
     """
     frozen_before = gc.get_freeze_count()
     try:
-        return await _run_job(cfg, spec, work_dir)
+        with collector_tuned():
+            return await _run_job(cfg, spec, work_dir)
     finally:
         release_records(frozen_before)
 

@@ -29,14 +29,16 @@ its torn last line, and the merge is an append that can be redone.
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import logging
 import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Generic, TypeVar
@@ -213,11 +215,16 @@ def replacing(path: Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
     """A new file that replaces ``path`` whole once the block ends: written beside it, fsync'd, renamed over it.
 
     A failure (or a kill) before the rename leaves ``path`` as it was; the half-written ``.<name>.*<suffix>`` file
-    is removed on failure (after a kill, whoever looks for that suffix removes it).
+    is removed on failure. Its writer holds a lock on it: one left by a killed process (a run's streamed outputs,
+    :mod:`evalkit.streamed`, lie there for the whole run) is removed by the next writer of ``path``
+    (:func:`remove_stale_temps`).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path, suffix)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     try:
+        with suppress(OSError):  # a file system without locks: its temp files are never removed
+            fcntl.flock(fd, fcntl.LOCK_EX)  # while written: not a dead writer's file (released when closed)
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -226,6 +233,34 @@ def replacing(path: Path, suffix: str = ".tmp") -> Iterator[BinaryIO]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: a temp file written to this recently is never taken for a dead writer's (its writer may not hold its lock yet)
+STALE_AFTER_S = 60.0
+
+
+def remove_stale_temps(path: Path, suffix: str = ".tmp") -> list[Path]:
+    """Remove the ``.<name>.*<suffix>`` files beside ``path`` that a killed writer left: unlocked and untouched for
+    :data:`STALE_AFTER_S`. Returns them."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*{suffix}"):
+        try:
+            fd = os.open(tmp, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if time.time() - os.fstat(fd).st_mtime < STALE_AFTER_S:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # its writer is alive (or locks cannot tell)
+                continue
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+            log.info("removed %s, left half-written by a run that was killed", tmp)
+        finally:
+            os.close(fd)
+    return removed
 
 
 class _Lines:

@@ -56,3 +56,26 @@ def test_a_job_gives_back_what_it_held_unless_the_caller_froze_objects_first() -
         assert gc.get_freeze_count() >= before  # theirs is left frozen
     finally:
         gc.unfreeze()
+
+
+def test_a_job_collects_the_young_generation_less_often_and_puts_the_thresholds_back() -> None:
+    from evalkit.gcpause import JOB_THRESHOLD0, collector_tuned
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        with collector_tuned():
+            assert gc.get_threshold() == (JOB_THRESHOLD0, 10, 10)
+        assert gc.get_threshold() == (700, 10, 10)
+        gc.set_threshold(10 * JOB_THRESHOLD0, 5, 5)  # a caller that collects even less often keeps its setting
+        with collector_tuned():
+            assert gc.get_threshold() == (10 * JOB_THRESHOLD0, 5, 5)
+        try:
+            gc.set_threshold(700, 10, 10)
+            with collector_tuned():
+                raise RuntimeError("the job failed")
+        except RuntimeError:
+            pass
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)

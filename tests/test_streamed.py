@@ -5,14 +5,20 @@ records; a failure while streaming leaves the tail to write the files; a failed 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import random
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from support import Dev, code_record, write_config, write_records
+from support import REPO, Dev, code_record, start_dev, write_config, write_records
 
 from evalkit import streamed as streamed_module
 from evalkit.cli import main
@@ -22,7 +28,7 @@ from evalkit.judges.base import Judge, JudgeContext, MetricSpec
 from evalkit.judges.coherence import CoherenceJudge
 from evalkit.report import Outcome, outcomes, sample_lines
 from evalkit.scoring import sample_clusters
-from evalkit.store import RunStore, write_lines
+from evalkit.store import STALE_AFTER_S, RunStore, remove_stale_temps, write_lines
 from evalkit.streamed import StreamedOutputs, sample_extras
 from evalkit.types import Part, Prediction, RecordError, Sample, Verdict
 
@@ -236,3 +242,46 @@ def test_a_reeval_streams_its_files_and_they_are_the_tails(tmp_path: Path, dev: 
     assert main([*argv, "--mode", "eval"]) == 0  # judges nothing: the files are made after the run
     assert closed == [1]
     assert [(run / x).read_bytes() for x in names] == after_reeval
+
+
+def test_temp_files_of_a_killed_writer_are_removed_and_live_ones_kept(tmp_path: Path) -> None:
+    path = tmp_path / "samples.j.jsonl"
+    dead, live, young = (tmp_path / f".samples.j.jsonl.{x}.tmp" for x in ("dead", "live", "young"))
+    for p in (dead, live, young):
+        p.write_text("half")
+    old = time.time() - STALE_AFTER_S - 5
+    for p in (dead, live):
+        os.utime(p, (old, old))
+    with live.open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # its writer is alive
+        assert remove_stale_temps(path) == [dead]
+    assert not dead.exists() and live.exists() and young.exists()
+
+
+def test_a_sigkilled_run_leaves_temp_files_the_next_run_removes(tmp_path: Path) -> None:
+    server = start_dev("--latency", "0.05")
+    try:
+        write_records(tmp_path / "data" / "a.jsonl", [code_record(i) for i in range(60)])
+        cfg = write_config(tmp_path, server.base_url)
+        run = tmp_path / "results" / "echo" / "ds"
+        cmd = [sys.executable, str(REPO / "run.py"), "--config", str(cfg), "--no-progress", "--no-reliability"]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(run.glob(".samples.llm.jsonl.*.tmp")):
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        left = [p for p in run.rglob("*.tmp")]
+        assert any(p.name.startswith(".samples.llm.jsonl.") for p in left) and not (run / "samples.llm.jsonl").exists()
+        old = time.time() - STALE_AFTER_S - 5
+        for p in left:
+            os.utime(p, (old, old))
+        assert subprocess.run(cmd, cwd=tmp_path, check=False, capture_output=True).returncode == 0
+        assert not list(run.rglob("*.tmp"))
+        assert len(lines(run / "samples.llm.jsonl")) == 60
+    finally:
+        server.stop()
+
+
+def lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text().splitlines()]
