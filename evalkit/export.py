@@ -18,7 +18,7 @@ correctness) is written as integers (``4``, as the original tool writes them), a
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -161,8 +161,8 @@ class ExportLayout:
     sources: tuple[str, ...]
 
     @classmethod
-    def of(cls, samples: Iterable[Sample]) -> ExportLayout:
-        """The layout of ``samples`` (iterated twice)."""
+    def of(cls, samples: Sequence[Sample]) -> ExportLayout:
+        """The layout of ``samples``."""
         paths = sorted({str(f) for s in samples if (f := s.meta.get("file"))})
         common = Path(os.path.commonpath([str(Path(p).parent) for p in paths])) if paths else Path()
         relative = {p: Path(p).relative_to(common).as_posix() for p in paths}

@@ -268,14 +268,15 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
         summary = recorded_summary(store, judge_name, inputs)
         if summary is not None:
             return _as_recorded(result, len(samples), judge_name, summary)
-    if spec.concurrency:
-        _set_concurrency(spec.concurrency, model, judge)
-    verdicts: dict[str, Verdict] | None = None
-    tally: TokenTally | None = None
-    streamed: StreamedOutputs | None = None
-    if judge is not None and _pipelined(spec, judge):
-        streamed = StreamedOutputs(store, judge, judge_name, samples, errors, worst_of(judge))
-        try:
+    # the per-sample outputs, written while the stages go (evalkit/streamed.py); whatever ends the job, a file it
+    # did not put in place is removed (a no-op once they are in place)
+    streamed = None if judge is None else StreamedOutputs(store, judge, judge_name, samples, errors, worst_of(judge))
+    try:
+        if spec.concurrency:
+            _set_concurrency(spec.concurrency, model, judge)
+        verdicts: dict[str, Verdict] | None = None
+        tally: TokenTally | None = None
+        if judge is not None and _pipelined(spec, judge):
             both = await infer_and_judge(
                 model,
                 judge,
@@ -287,27 +288,22 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
                 progress=spec.progress,
                 judged=streamed,
             )
-        except BaseException:
-            streamed.stop("the run failed")
-            raise
-        preds, result.infer, verdicts, result.judge = both.preds, both.infer, both.verdicts, both.judge
-        tally = both.tokens  # the predictions are held without their usage: their tokens were summed
-    elif spec.mode in ("all", "infer") and not spec.reeval:
-        preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
-    else:
-        tally = TokenTally()
-        preds, result.infer = stored_predictions(model, samples, store, pv, tally)
-    if leaves_judging_to_rank0(result.infer):  # a torchrun rank other than 0: its shard is stored
-        return result
-    hold_records()  # the predictions (and verdicts) the stage made or loaded
-    result.tokens = tally.totals(model.price) if tally is not None else token_totals(preds.values(), model.price)
-    result.n_samples = len(samples) + len(errors)
-    result.n_failed = len(errors) + sum(1 for s in samples if s.id not in preds or not preds[s.id].ok)
-    if judge is None:
-        return result
-    if verdicts is None:
-        streamed = StreamedOutputs(store, judge, judge_name, samples, errors, worst_of(judge))
-        try:
+            preds, result.infer, verdicts, result.judge = both.preds, both.infer, both.verdicts, both.judge
+            tally = both.tokens  # the predictions are held without their usage: their tokens were summed
+        elif spec.mode in ("all", "infer") and not spec.reeval:
+            preds, result.infer = await infer_stage(cfg, spec, model, samples, store, pv)
+        else:
+            tally = TokenTally()
+            preds, result.infer = stored_predictions(model, samples, store, pv, tally)
+        if leaves_judging_to_rank0(result.infer):  # a torchrun rank other than 0: its shard is stored
+            return result
+        hold_records()  # the predictions (and verdicts) the stage made or loaded
+        result.tokens = tally.totals(model.price) if tally is not None else token_totals(preds.values(), model.price)
+        result.n_samples = len(samples) + len(errors)
+        result.n_failed = len(errors) + sum(1 for s in samples if s.id not in preds or not preds[s.id].ok)
+        if judge is None:
+            return result
+        if verdicts is None:
             verdicts, result.judge = await evaluate(
                 judge,
                 samples,
@@ -318,44 +314,45 @@ async def _run_job(cfg: Config, spec: JobSpec, work_dir: Path) -> JobResult:
                 progress=spec.progress,
                 judged=streamed,
             )
-        except BaseException:
-            streamed.stop("the run failed")
-            raise
-    result.judge_name = judge_name
-    hold_records()  # the verdicts
-    inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)
-    try:
+        result.judge_name = judge_name
+        hold_records()  # the verdicts
+        inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)
         written = await _write_judged(spec, judge, samples, errors, preds, verdicts, facts, result, inputs, streamed)
+        judge_entry = {
+            "describe": judge.describe(),
+            "identity": judge.identity(),
+            "prompt_hashes": judge.prompt_hashes(),
+            "metrics": {m: {**vars(judge.metric_spec(m)), "primary": m == judge.primary_metric} for m in judge.metrics},
+            "uncertainty": UNCERTAINTY,
+            "stats": {
+                "infer": vars(result.infer),
+                "judge": vars(result.judge),
+                "mode": spec.mode,
+                "reeval": spec.reeval,
+            },
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "wall_s": round(time.time() - started, 3),
+        }
+        counts: dict[str, Any] = {
+            "samples": len(samples),
+            "bad_records": len(errors),
+            "partial": facts.partial,
+            "empty_files": list(facts.empty_files),
+            "unread_media": result.unread_media,
+            "unread_media_policy": model.unread_media_policy,
+            "tokens": result.tokens,
+            "endpoints": endpoint_snapshot(),  # per endpoint: the concurrency its limiter settled on, 429s seen
+        }
+        write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
+        result.mean_latency_s = _mean_latency(preds)
+        files = [*written, store.report_path, store.failures_path, store.reliability_path, store.manifest_path]
+        inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)
+        record_outputs(store, judge_name, inputs, files, _recorded_result(result))
+        return result
     finally:
         if streamed is not None:
-            streamed.stop("the run ended")  # nothing left behind when the tail failed (no-op once in place)
-    judge_entry = {
-        "describe": judge.describe(),
-        "identity": judge.identity(),
-        "prompt_hashes": judge.prompt_hashes(),
-        "metrics": {m: {**vars(judge.metric_spec(m)), "primary": m == judge.primary_metric} for m in judge.metrics},
-        "uncertainty": UNCERTAINTY,
-        "stats": {"infer": vars(result.infer), "judge": vars(result.judge), "mode": spec.mode, "reeval": spec.reeval},
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "wall_s": round(time.time() - started, 3),
-    }
-    counts: dict[str, Any] = {
-        "samples": len(samples),
-        "bad_records": len(errors),
-        "partial": facts.partial,
-        "empty_files": list(facts.empty_files),
-        "unread_media": result.unread_media,
-        "unread_media_policy": model.unread_media_policy,
-        "tokens": result.tokens,
-        "endpoints": endpoint_snapshot(),  # per endpoint: the concurrency its limiter settled on, 429s seen
-    }
-    write_manifest(store, cfg, model, dataset, counts, {judge_name: judge_entry})
-    result.mean_latency_s = _mean_latency(preds)
-    files = [*written, store.report_path, store.failures_path, store.reliability_path, store.manifest_path]
-    inputs = outputs_inputs(store, judge, model, dataset, facts, sizes, samples)
-    record_outputs(store, judge_name, inputs, files, _recorded_result(result))
-    return result
+            streamed.stop("the job ended")
 
 
 def _plain_rerun(spec: JobSpec) -> bool:
