@@ -44,16 +44,28 @@ def collector_paused() -> Iterator[None]:
 JOB_THRESHOLD0 = 20_000
 
 
+_tuned_depth = 0
+_tuned_before: tuple[int, ...] = ()
+
+
 @contextlib.contextmanager
 def collector_tuned() -> Iterator[None]:
     """Collect the young generation every :data:`JOB_THRESHOLD0` allocations instead of 700 for the block (never
-    less often than the caller's threshold), then put the thresholds back."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], JOB_THRESHOLD0), *before[1:])
+    less often than the caller's threshold), then put the thresholds back. Blocks may overlap (jobs run at once
+    through the API): the thresholds are put back when the last one ends."""
+    global _tuned_depth, _tuned_before
+    with _lock:
+        if _tuned_depth == 0:
+            _tuned_before = gc.get_threshold()
+            gc.set_threshold(max(_tuned_before[0], JOB_THRESHOLD0), *_tuned_before[1:])
+        _tuned_depth += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        with _lock:
+            _tuned_depth -= 1
+            if _tuned_depth == 0:
+                gc.set_threshold(*_tuned_before)
 
 
 def hold_records() -> None:

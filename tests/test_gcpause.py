@@ -79,3 +79,20 @@ def test_a_job_collects_the_young_generation_less_often_and_puts_the_thresholds_
         assert gc.get_threshold() == (700, 10, 10)
     finally:
         gc.set_threshold(*before)
+
+
+def test_overlapping_jobs_put_the_thresholds_back_when_the_last_ends() -> None:
+    from evalkit.gcpause import JOB_THRESHOLD0, collector_tuned
+
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        first, second = collector_tuned(), collector_tuned()
+        first.__enter__()
+        second.__enter__()
+        first.__exit__(None, None, None)  # the first job ends while the second runs
+        assert gc.get_threshold() == (JOB_THRESHOLD0, 10, 10)
+        second.__exit__(None, None, None)
+        assert gc.get_threshold() == (700, 10, 10)  # not the tuned value the second saw on entering
+    finally:
+        gc.set_threshold(*before)
