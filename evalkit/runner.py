@@ -177,22 +177,36 @@ def plan_infer(
 
     ``tally``: sum the tokens of the predictions as they become current and hold them without their usage.
     """
-    keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    usage: dict[int, Any] | None = {} if tally else None  # loaded without usage: it waits here to be summed
-    stored = store.load_predictions(wanted=keys, compact=True, prompts=False, usage=usage)
     tokens = TokenTally() if tally else None
+    keys, current, todo = _matched(model, samples, store, prompt_version, tokens, lambda p: p.ok and not force)
+    return InferPlan(keys, current, todo, StageStats(total=len(samples), reused=len(current)), tokens)
+
+
+def _matched(
+    model: Model,
+    samples: Sequence[Sample],
+    store: RunStore,
+    prompt_version: str,
+    tokens: TokenTally | None,
+    usable: Callable[[Prediction], bool],
+) -> tuple[dict[str, str], dict[str, Prediction], list[Sample]]:
+    """Each sample's current prediction key; sample id -> its stored prediction under that key where ``usable``
+    (with ``tokens``: its tokens summed there, the prediction held without its usage); the other samples."""
+    keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
+    usage: dict[int, Any] | None = {} if tokens is not None else None  # loaded without usage: it waits here
+    stored = store.load_predictions(wanted=keys, compact=True, prompts=False, usage=usage)
     current: dict[str, Prediction] = {}
-    todo: list[Sample] = []
+    rest: list[Sample] = []
     for s in samples:
         p = stored.pop((s.id, keys[s.id]), None)  # popped: a loaded record held once, by current or by nobody
-        if p is not None and p.ok and not force:
+        if p is not None and usable(p):
             if tokens is not None and usage is not None:
                 tokens.add(p, usage.pop(id(p), None))
             current[s.id] = p
         else:
-            todo.append(s)
+            rest.append(s)
     del stored, usage
-    return InferPlan(keys, current, todo, StageStats(total=len(samples), reused=len(current)), tokens)
+    return keys, current, rest
 
 
 async def run_infer(
@@ -285,17 +299,7 @@ def stored_predictions(
     Returns:
         sample id -> its stored Prediction, and the counts: every one found is ``reused``.
     """
-    keys = {s.id: model.prediction_key(s, prompt_version) for s in samples}
-    usage: dict[int, Any] | None = {} if tokens is not None else None
-    stored = store.load_predictions(wanted=keys, compact=True, prompts=False, usage=usage)
-    out: dict[str, Prediction] = {}
-    for s in samples:
-        p = stored.pop((s.id, keys[s.id]), None)
-        if p is not None:
-            if tokens is not None and usage is not None:
-                tokens.add(p, usage.pop(id(p), None))
-            out[s.id] = p
-    del stored, usage
+    _, out, _ = _matched(model, samples, store, prompt_version, tokens, lambda p: True)
     return out, StageStats(total=len(samples), reused=len(out))
 
 
